@@ -1,0 +1,23 @@
+"""tinynet: a small, readable deep-learning framework in pure NumPy.
+
+Reading order for a learner:
+  tensor.py       Tensor: a NumPy array plus requires_grad / .grad, and the dtype policy
+  tape.py         the tape: how ops are recorded and replayed backwards (no recursion, no toposort)
+  broadcast.py    unbroadcast: why a broadcast input's gradient is a sum
+  ops/            every differentiable op, forward and backward side by side
+  gradcheck.py    checking backward rules against finite differences
+  functional/     F.relu, F.conv2d, F.scaled_dot_product_attention, losses, ...
+  nn/             Modules: Linear, Conv2d, MultiHeadAttention, Residual, ...
+  optim/          SGD, Adam
+"""
+from . import functional, nn, optim
+from .gradcheck import GradcheckError, gradcheck
+from .ops.shaping import concatenate, stack, where
+from .random import manual_seed
+from .tape import Tape, enable_grad, is_grad_enabled, no_grad
+from .tensor import Tensor, tensor
+
+__version__ = "0.1.0"
+
+__all__ = ["Tensor", "tensor", "no_grad", "enable_grad", "is_grad_enabled", "Tape", "gradcheck", "GradcheckError",
+           "concatenate", "stack", "where", "manual_seed", "functional", "nn", "optim"]

@@ -1,0 +1,34 @@
+"""``Sequential``: modules applied one after another."""
+from __future__ import annotations
+
+from .module import Module
+
+__all__ = ["Sequential"]
+
+
+class Sequential(Module):
+    """``Sequential(a, b, c)(x) == c(b(a(x)))``. Children are named "0", "1", ... as in PyTorch."""
+
+    def __init__(self, *modules):
+        super().__init__()
+        for i, module in enumerate(modules):
+            if not isinstance(module, Module):
+                raise TypeError(f"Sequential: argument {i} is a {type(module).__name__}, not a Module")
+            self.add_module(str(i), module)
+
+    def forward(self, x):
+        for module in self._modules.values():
+            x = module(x)
+        return x
+
+    def __len__(self):
+        return len(self._modules)
+
+    def __getitem__(self, i):
+        modules = list(self._modules.values())
+        if isinstance(i, slice):
+            return Sequential(*modules[i])
+        return modules[i]
+
+    def __iter__(self):
+        return iter(self._modules.values())

@@ -1,0 +1,163 @@
+"""``Module``: the base class of every layer and model, as ``torch.nn.Module``.
+
+A Module is a Python object whose attributes may be ``Parameter``s (its own weights) or other Modules (its
+children). Assigning one registers it, so ``parameters()`` can walk the tree and ``state_dict()`` can name
+every weight by its path ("0.weight", "block.conv.bias"), exactly as PyTorch names them.
+"""
+from __future__ import annotations
+
+from collections import OrderedDict
+
+import numpy as np
+
+from ..tensor import Tensor
+from .parameter import Parameter
+
+__all__ = ["Module"]
+
+
+class Module:
+    """Subclass it, create parameters and sub-modules in ``__init__``, and write ``forward``."""
+
+    def __init__(self):
+        object.__setattr__(self, "_parameters", OrderedDict())
+        object.__setattr__(self, "_modules", OrderedDict())
+        object.__setattr__(self, "training", True)
+
+    # ---- registration -------------------------------------------------------------------------------
+    def __setattr__(self, name, value):
+        if "_parameters" not in self.__dict__:
+            raise AttributeError(f"{type(self).__name__}: call super().__init__() before assigning attributes")
+        self._parameters.pop(name, None)
+        self._modules.pop(name, None)
+        if isinstance(value, Parameter):
+            self._parameters[name] = value
+        elif isinstance(value, Module):
+            self._modules[name] = value
+        object.__setattr__(self, name, value)
+
+    def __delattr__(self, name):
+        self._parameters.pop(name, None)
+        self._modules.pop(name, None)
+        object.__delattr__(self, name)
+
+    def register_parameter(self, name, param):
+        """Register ``param`` (a Parameter or None) under ``name``."""
+        if param is None:
+            object.__setattr__(self, name, None)
+            self._parameters.pop(name, None)
+        else:
+            setattr(self, name, param)
+
+    def add_module(self, name, module):
+        """Register a child module under ``name``."""
+        setattr(self, name, module)
+
+    # ---- calling ------------------------------------------------------------------------------------
+    def forward(self, *args, **kwargs):
+        raise NotImplementedError(f"{type(self).__name__} must define forward()")
+
+    def __call__(self, *args, **kwargs):
+        return self.forward(*args, **kwargs)
+
+    # ---- walking the tree ---------------------------------------------------------------------------
+    def named_children(self):
+        """(name, module) for each direct child."""
+        return iter(self._modules.items())
+
+    def children(self):
+        return (m for _, m in self.named_children())
+
+    def named_modules(self, prefix=""):
+        """(path, module) for this module and every descendant, depth-first, parents first."""
+        stack = [(prefix, self)]
+        seen = set()
+        while stack:
+            name, module = stack.pop()
+            if id(module) in seen:
+                continue
+            seen.add(id(module))
+            yield name, module
+            children = [(f"{name}.{n}" if name else n, m) for n, m in module._modules.items()]
+            stack.extend(reversed(children))
+
+    def modules(self):
+        return (m for _, m in self.named_modules())
+
+    def named_parameters(self, prefix=""):
+        """(path, Parameter) for every parameter in the tree, each once, e.g. ("0.weight", ...)."""
+        seen = set()
+        for path, module in self.named_modules(prefix):
+            for name, param in module._parameters.items():
+                if id(param) not in seen:
+                    seen.add(id(param))
+                    yield (f"{path}.{name}" if path else name), param
+
+    def parameters(self):
+        return (p for _, p in self.named_parameters())
+
+    # ---- training helpers ---------------------------------------------------------------------------
+    def zero_grad(self):
+        """Forget accumulated gradients: ``p.grad = None`` for every parameter (PyTorch's default)."""
+        for p in self.parameters():
+            p.grad = None
+
+    def train(self, mode=True):
+        """Set training mode on this module and its descendants (affects layers such as dropout)."""
+        for m in self.modules():
+            object.__setattr__(m, "training", bool(mode))
+        return self
+
+    def eval(self):
+        return self.train(False)
+
+    def to(self, dtype):
+        """Cast every parameter to ``dtype`` in place (e.g. ``np.float64`` for a gradient check)."""
+        for p in self.parameters():
+            p.data = p.data.astype(dtype)
+            p.grad = None
+        return self
+
+    def double(self):
+        return self.to(np.float64)
+
+    def float(self):
+        return self.to(np.float32)
+
+    # ---- saving -------------------------------------------------------------------------------------
+    def state_dict(self):
+        """OrderedDict path -> copy of the parameter's array, keyed as PyTorch keys it ("0.weight")."""
+        return OrderedDict((name, p.data.copy()) for name, p in self.named_parameters())
+
+    def load_state_dict(self, state, strict=True):
+        """Copy arrays from ``state`` into the parameters; shapes must match (and, if strict, the key sets)."""
+        params = dict(self.named_parameters())
+        if strict:
+            missing = sorted(set(params) - set(state))
+            unexpected = sorted(set(state) - set(params))
+            if missing or unexpected:
+                raise KeyError(f"load_state_dict: missing keys {missing}, unexpected keys {unexpected}")
+        for name, value in state.items():
+            if name not in params:
+                continue
+            value = np.asarray(value.data if isinstance(value, Tensor) else value)
+            param = params[name]
+            if value.shape != param.shape:
+                raise ValueError(f"load_state_dict: '{name}' has shape {value.shape} in the state dict but "
+                                 f"{param.shape} in the model")
+            param.data = value.astype(param.dtype, copy=True)
+        return self
+
+    # ---- printing -----------------------------------------------------------------------------------
+    def extra_repr(self):
+        """The arguments shown inside the parentheses of this module's repr."""
+        return ""
+
+    def __repr__(self):
+        lines = [f"{type(self).__name__}({self.extra_repr()}"]
+        for name, child in self._modules.items():
+            child_text = repr(child).replace("\n", "\n  ")
+            lines.append(f"  ({name}): {child_text}")
+        if len(lines) == 1:
+            return lines[0] + ")"
+        return "\n".join(lines) + "\n)"

@@ -1,0 +1,85 @@
+"""Reductions over axes: ``sum``, ``mean``, ``max`` with ``axis`` (int, tuple or None) and ``keepdims``.
+
+Backward idea: a reduction maps many inputs to one output, so each input's gradient is the output's gradient
+``g`` sent back to it. With ``keepdims=False`` the reduced axes are gone from ``g``; we first put them back as
+size-1 axes (``expand_dims``) and then let broadcasting repeat ``g`` along them.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ..tensor import make_result
+
+__all__ = ["sum", "mean", "max", "normalize_axis"]
+
+
+def normalize_axis(op, axis, ndim):
+    """``axis`` as a sorted tuple of non-negative ints (``None`` means every axis), or a clear ValueError."""
+    if axis is None:
+        return tuple(range(ndim))
+    axes = (axis,) if isinstance(axis, (int, np.integer)) else tuple(axis)
+    if ndim == 0:                       # a 0-d tensor accepts axis 0 / -1, as in PyTorch: nothing to reduce
+        if any(a not in (0, -1) for a in axes):
+            raise ValueError(f"{op}: axis {axis} is out of range for a 0-d tensor")
+        return ()
+    result = []
+    for a in axes:
+        if not -ndim <= a < ndim:
+            raise ValueError(f"{op}: axis {a} is out of range for a tensor with {ndim} dimensions")
+        result.append(int(a) % ndim)
+    if len(set(result)) != len(result):
+        raise ValueError(f"{op}: repeated axis in {axis}")
+    return tuple(sorted(result))
+
+
+def _restore_axes(g, axes, keepdims):
+    """Give ``g`` back the reduced axes as size 1, so it broadcasts against the input."""
+    return g if keepdims else np.expand_dims(g, axes)
+
+
+def sum(x, axis=None, keepdims=False):
+    """y = Σ x over ``axis``.   Each x element contributes with weight 1:  dx = broadcast(g, x.shape)."""
+    axes = normalize_axis("sum", axis, x.ndim)
+    y = x.data.sum(axis=axes, keepdims=keepdims)
+
+    def backward(g):
+        return (np.broadcast_to(_restore_axes(g, axes, keepdims), x.shape),)
+
+    return make_result("sum", y, (x,), backward)
+
+
+def mean(x, axis=None, keepdims=False):
+    """y = (1/n) Σ x over ``axis``, n = number of elements reduced.   dx = broadcast(g, x.shape) / n."""
+    axes = normalize_axis("mean", axis, x.ndim)
+    n = int(np.prod([x.shape[a] for a in axes]))
+    if n == 0:
+        raise ValueError(f"mean: cannot take the mean over an empty axis (shape {x.shape}, axis {axis})")
+    y = x.data.mean(axis=axes, keepdims=keepdims)
+
+    def backward(g):
+        return (np.broadcast_to(_restore_axes(g, axes, keepdims) / n, x.shape),)
+
+    return make_result("mean", y, (x,), backward)
+
+
+def max(x, axis=None, keepdims=False):
+    """y = max x over ``axis``.
+
+    Backward: only the arg-max receives the gradient (the others do not change y when nudged):
+    dx = g * mask / count,  mask = (x == y broadcast), count = number of maxima in that slice.
+    **Ties**: when several entries share the maximum, the gradient is split equally among them (as
+    ``torch.amax`` does), so the gradient still sums to g. Gradient checks should avoid ties: at a tie the
+    function has a kink and finite differences disagree with any choice.
+    """
+    axes = normalize_axis("max", axis, x.ndim)
+    if x.size == 0:
+        raise ValueError(f"max: cannot take the max of an empty tensor (shape {x.shape})")
+    y = x.data.max(axis=axes, keepdims=keepdims)
+
+    def backward(g):
+        y_kept = _restore_axes(np.asarray(y), axes, keepdims)
+        mask = x.data == y_kept
+        count = mask.sum(axis=axes, keepdims=True)
+        return (_restore_axes(g, axes, keepdims) * mask / count.astype(g.dtype),)
+
+    return make_result("max", y, (x,), backward)

@@ -1,0 +1,237 @@
+"""The tape: how tinynet records a computation and replays it backwards.
+
+Reverse-mode autodiff in one paragraph
+--------------------------------------
+Every differentiable op that runs while gradients are enabled, on at least one input that requires grad,
+records one **entry**: the op's name, its input tensors, and a small ``backward`` function that knows the
+op's vector-Jacobian product (VJP). Given ``g = dL/d(output)`` it returns ``dL/d(input)`` for each input.
+Each entry gets an increasing **index** when it is recorded. Because an op can only use tensors that already
+exist, recording order is already a valid order for the chain rule: every entry comes after the entries that
+produced its inputs. So ``y.backward(g)`` needs no graph search and no topological sort. It replays the
+entries that lead to ``y`` in *reverse recording order* (largest index first), and each entry hands its
+gradient to the entries that produced its inputs.
+
+Contrast with micrograd-style engines
+-------------------------------------
+micrograd and most teaching libraries store a graph of nodes and, at backward time, run a recursive
+depth-first search to build a topological order. That recursion costs one Python frame per graph level, so
+a chain of a few thousand ops raises ``RecursionError``. Here the order comes from the index the op got when it
+ran. The walk is a loop over a heap of indices: no recursion, and any depth works (the tests use a 10,000-op
+chain).
+
+Who keeps the tape alive
+------------------------
+There is no global list of entries. An entry is owned by the tensor it produced (``tensor._entry``), and it
+holds its inputs, so the part of the tape that leads to a tensor lives exactly as long as that tensor. A
+metric computed with grad on and then dropped frees its entries at once, and memory stays flat across
+training steps. ``with tn.Tape() as tape:`` also keeps a list of the entries recorded inside the block, so
+a learner can ``print(tape)`` and see the computation as the engine saw it.
+
+After ``backward`` an entry is *released*: its backward function and saved arrays are dropped to free
+memory. A second backward through it raises an error that names ``retain_graph=True``, as PyTorch does.
+"""
+from __future__ import annotations
+
+import heapq
+import itertools
+import weakref
+
+import numpy as np
+
+__all__ = ["Tape", "no_grad", "enable_grad", "is_grad_enabled"]
+
+_grad_enabled = True          # switched off inside ``no_grad()``
+_open_tapes = []              # ``Tape`` objects currently listening (usually none)
+_next_index = itertools.count()
+
+
+# --------------------------------------------------------------------------------------------------------
+# Grad mode
+# --------------------------------------------------------------------------------------------------------
+def is_grad_enabled() -> bool:
+    """True unless inside ``no_grad()``."""
+    return _grad_enabled
+
+
+class no_grad:
+    """Context manager: ops inside record nothing, and their outputs do not require grad.
+
+    Use it for evaluation and for updating parameters::
+
+        with tn.no_grad():
+            preds = model(x)
+    """
+
+    def __enter__(self):
+        global _grad_enabled
+        self._previous = _grad_enabled
+        _grad_enabled = False
+        return self
+
+    def __exit__(self, *exc):
+        global _grad_enabled
+        _grad_enabled = self._previous
+        return False
+
+
+class enable_grad(no_grad):
+    """Context manager that turns recording back on inside a ``no_grad()`` block."""
+
+    def __enter__(self):
+        global _grad_enabled
+        self._previous = _grad_enabled
+        _grad_enabled = True
+        return self
+
+
+# --------------------------------------------------------------------------------------------------------
+# Entries
+# --------------------------------------------------------------------------------------------------------
+class Entry:
+    """One recorded op: ``output = op(*inputs)``.
+
+    ``backward(g)`` takes ``g = dL/d(output)`` (same shape as the output) and returns a tuple with one item
+    per input: ``dL/d(input)`` with that input's shape, or ``None`` for an input that needs no gradient.
+    """
+
+    __slots__ = ("index", "op", "inputs", "backward", "out_shape", "retained", "released", "description")
+
+    def __init__(self, op, inputs, backward, out_shape):
+        self.index = next(_next_index)
+        self.op = op
+        self.inputs = inputs
+        self.backward = backward
+        self.out_shape = out_shape
+        self.retained = None          # weakref to the output tensor when it called .retain_grad()
+        self.released = False
+        self.description = None
+        if _open_tapes:               # a learner is watching: remember a printable line, keep the entry
+            self.description = _describe(self)
+            for tape in _open_tapes:
+                tape.entries.append(self)
+
+    def release(self):
+        """Drop what backward needed (saved arrays, inputs) so its memory can be reused."""
+        self.backward = None
+        self.inputs = None
+        self.released = True
+
+    def __repr__(self):
+        return f"<Entry {self.description or _describe(self)}>"
+
+
+def _describe(entry):
+    shapes = ", ".join(str(tuple(t.shape)) for t in entry.inputs)
+    return f"{entry.index:>5}  {entry.op:<12} {shapes} -> {tuple(entry.out_shape)}"
+
+
+class Tape:
+    """Context manager that lets you *see* the tape.
+
+    ::
+
+        with tn.Tape() as tape:
+            loss = ((x @ w).tanh() ** 2).mean()
+        print(tape)          # one line per entry: index, op, input shapes -> output shape
+
+    Entries are recorded whether or not a ``Tape`` is open; the ``Tape`` only keeps a list of those recorded
+    inside its block (in recording order) and keeps them alive while the ``Tape`` object exists.
+    """
+
+    def __init__(self):
+        self.entries = []
+
+    def __enter__(self):
+        _open_tapes.append(self)
+        return self
+
+    def __exit__(self, *exc):
+        _open_tapes.remove(self)
+        return False
+
+    def __len__(self):
+        return len(self.entries)
+
+    def __iter__(self):
+        return iter(self.entries)
+
+    def __str__(self):
+        lines = [f"Tape with {len(self.entries)} entries (index, op, input shapes -> output shape):"]
+        for entry in self.entries:
+            lines.append(entry.description + ("   [released by backward]" if entry.released else ""))
+        return "\n".join(lines)
+
+    __repr__ = __str__
+
+
+# --------------------------------------------------------------------------------------------------------
+# Replaying the tape backwards
+# --------------------------------------------------------------------------------------------------------
+def backward(root, grad, retain_graph=False):
+    """Accumulate ``d(root)/d(leaf) · grad`` into ``leaf.grad`` for every leaf that requires grad.
+
+    ``pending`` maps an entry's index to the gradient of the loss with respect to that entry's output,
+    summed over every consumer seen so far. An entry is processed only after all its consumers (they
+    have larger indices), so when it is popped its gradient is complete.
+    """
+    entry = root._entry
+    if entry is None:                               # backward on a leaf: d(root)/d(root) = identity
+        _accumulate_into(root, grad)
+        return
+    pending = {entry.index: grad}
+    entries = {entry.index: entry}
+    heap = [-entry.index]                           # heapq is a min-heap: store -index to pop the largest
+    while heap:
+        index = -heapq.heappop(heap)
+        entry = entries.pop(index)
+        grad_out = pending.pop(index)
+        if entry.released:
+            raise RuntimeError(
+                f"backward: trying to backward through the tape a second time (entry {entry.index}, "
+                f"op '{entry.op}'): its saved values were freed by an earlier backward(). Pass "
+                f"retain_graph=True to the first backward() to keep them, or recompute the forward pass.")
+        if entry.retained is not None:
+            tensor = entry.retained()
+            if tensor is not None:
+                _accumulate_into(tensor, grad_out)
+        input_grads = entry.backward(grad_out)
+        for tensor, g in zip(entry.inputs, input_grads):
+            if g is None or not tensor.requires_grad:
+                continue
+            g = _checked(g, tensor, entry)
+            producer = tensor._entry
+            if producer is None:                    # a leaf: gradients accumulate into .grad
+                _accumulate_into(tensor, g)
+            elif producer.index in pending:         # a tensor used twice: sum the contributions
+                pending[producer.index] = pending[producer.index] + g
+            else:
+                pending[producer.index] = g
+                entries[producer.index] = producer
+                heapq.heappush(heap, -producer.index)
+        if not retain_graph:
+            entry.release()
+
+
+def _checked(g, tensor, entry):
+    """The engine's safety net: every rule must return a gradient with its input's shape and dtype."""
+    if g.shape != tensor.data.shape:
+        raise RuntimeError(
+            f"backward rule of '{entry.op}' returned a gradient of shape {g.shape} for an input of shape "
+            f"{tensor.data.shape}; a rule must reduce a broadcast gradient back to its input's shape "
+            f"(see tinynet.broadcast.unbroadcast)")
+    if g.dtype != tensor.data.dtype:
+        g = g.astype(tensor.data.dtype)
+    return g
+
+
+def _accumulate_into(tensor, g):
+    """``tensor.grad += g``, copying on the first store so no two tensors ever share a gradient array."""
+    if tensor.grad is None:
+        tensor.grad = np.array(g, dtype=tensor.data.dtype, copy=True)
+    else:
+        tensor.grad += g
+
+
+def retain(entry, tensor):
+    """Ask backward to store ``dL/d(tensor)`` in ``tensor.grad`` for a non-leaf tensor."""
+    entry.retained = weakref.ref(tensor)

@@ -1,0 +1,234 @@
+"""``Tensor``: a NumPy array plus what autograd needs (``requires_grad``, ``.grad`` and the tape entry).
+
+The dtype policy, as in PyTorch:
+
+* Python numbers and lists become **float32** unless a ``dtype`` is given (integers too: ``tn.tensor([1, 2])``
+  is float32, so that ``requires_grad=True`` just works; pass ``dtype=np.int64`` for integer data).
+* NumPy arrays keep their dtype (float64 stays float64; an int array stays int).
+* Ops keep dtypes: float32 in, float32 out; float64 in, float64 out.
+* Only floating-point tensors can require grad; asking for it on integer or bool data is a ``TypeError``.
+
+The arithmetic lives in ``tinynet/ops/``: each operator below is a one-line call to the op that holds the
+forward formula and its backward rule side by side.
+"""
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+
+from . import tape
+
+__all__ = ["Tensor", "tensor", "make_result", "as_tensor"]
+
+
+class Tensor:
+    """A NumPy array that can take part in reverse-mode autodiff.
+
+    Attributes: ``data`` (the ``np.ndarray``), ``requires_grad``, ``grad`` (``np.ndarray`` or ``None``),
+    and ``_entry`` (the tape entry that produced this tensor; ``None`` for a leaf).
+    """
+
+    __slots__ = ("data", "requires_grad", "grad", "_entry", "__weakref__")
+    __array_ufunc__ = None   # makes ``ndarray * Tensor`` call Tensor.__rmul__ instead of NumPy's loop
+
+    def __init__(self, data, requires_grad=False, dtype=None):
+        if isinstance(data, Tensor):
+            data = data.data
+        self.data = _to_array(data, dtype)
+        self.grad = None
+        self._entry = None
+        self.requires_grad = False
+        if requires_grad:
+            self.requires_grad_(True)
+
+    # ---- basic properties -----------------------------------------------------------------------------
+    shape = property(lambda self: self.data.shape, doc="The shape tuple, as NumPy's.")
+    dtype = property(lambda self: self.data.dtype, doc="The NumPy dtype.")
+    ndim = property(lambda self: self.data.ndim, doc="Number of axes.")
+    size = property(lambda self: self.data.size, doc="Number of elements.")
+    is_leaf = property(lambda self: self._entry is None,
+                       doc="True for tensors made by the user (not produced by a recorded op).")
+
+    def requires_grad_(self, flag=True):
+        """Set ``requires_grad`` in place (only floating-point leaf tensors can require grad)."""
+        if flag and self.data.dtype.kind != "f":
+            raise TypeError(
+                f"requires_grad=True needs floating-point data, got dtype {self.data.dtype}: only "
+                f"floating-point tensors have gradients (use dtype=np.float32 or np.float64)")
+        if not flag and self._entry is not None:
+            raise RuntimeError("requires_grad_(False) on a non-leaf tensor: use .detach() instead")
+        self.requires_grad = bool(flag)
+        return self
+
+    def numpy(self):
+        """The underlying ``np.ndarray`` (shared, not copied)."""
+        return self.data
+
+    def item(self):
+        """The value of a one-element tensor as a Python number."""
+        if self.data.size != 1:
+            raise ValueError(f"item(): only one-element tensors can be converted to a Python number, "
+                             f"got shape {self.shape}")
+        return self.data.item()
+
+    def detach(self):
+        """A new leaf tensor that shares ``data`` but is cut from the tape (no gradient flows through it)."""
+        return Tensor._wrap(self.data)
+
+    def __len__(self):
+        if self.data.ndim == 0:
+            raise TypeError("len() of a 0-d tensor")
+        return len(self.data)
+
+    def __repr__(self):
+        body = np.array2string(self.data, separator=", ", prefix="tensor(")
+        extras = ""
+        if self.data.dtype != np.float32:
+            extras += f", dtype={self.data.dtype}"
+        if self.requires_grad:
+            extras += ", requires_grad=True"
+        return f"tensor({body}{extras})"
+
+    __hash__ = object.__hash__  # tensors are hashed by identity (``==`` is elementwise, as in NumPy)
+
+    # ---- autograd -------------------------------------------------------------------------------------
+    def backward(self, grad=None, retain_graph=False):
+        """Compute ``dself/dleaf · grad`` and **accumulate** it into ``.grad`` of every leaf that requires grad.
+
+        ``grad`` is ``dL/dself`` and must have this tensor's shape; it may be omitted only for a one-element
+        tensor (then it is 1). Gradients accumulate across calls until you zero them (``x.grad = None`` or
+        ``optimizer.zero_grad()``). The entries used are released afterwards unless ``retain_graph=True``.
+        """
+        if not self.requires_grad:
+            raise RuntimeError(
+                "backward: this tensor does not require grad (no input had requires_grad=True, or it was "
+                "computed inside no_grad())")
+        if grad is None:
+            if self.data.size != 1:
+                raise RuntimeError(
+                    f"backward: grad can be implicitly created only for a one-element tensor, but this tensor "
+                    f"has shape {self.shape}; pass grad=dL/dy with that shape (e.g. y.backward(np.ones_like"
+                    f"(y.data))) or reduce y to a scalar first (y.sum().backward())")
+            grad = np.ones_like(self.data)
+        else:
+            grad = np.asarray(grad.data if isinstance(grad, Tensor) else grad, dtype=self.data.dtype)
+            if grad.shape != self.shape:
+                raise ValueError(f"backward: grad has shape {grad.shape} but the tensor has shape "
+                                 f"{self.shape}; they must match exactly")
+        tape.backward(self, grad, retain_graph=retain_graph)
+
+    def retain_grad(self):
+        """Keep ``dL/dself`` in ``.grad`` after backward even though this is an intermediate tensor."""
+        if not self.requires_grad:
+            raise RuntimeError("retain_grad() on a tensor that does not require grad")
+        if self._entry is not None:
+            tape.retain(self._entry, self)
+        return self
+
+    # ---- constructors used by ops ---------------------------------------------------------------------
+    @classmethod
+    def _wrap(cls, data):
+        """A leaf tensor around an existing array, without conversion or copying."""
+        t = cls.__new__(cls)
+        t.data = data
+        t.grad = None
+        t._entry = None
+        t.requires_grad = False
+        return t
+
+    # ---- operators: see tinynet/ops/ for the math -----------------------------------------------------
+    def __add__(self, other): return arithmetic.add(self, other)
+    def __radd__(self, other): return arithmetic.add(other, self)
+    def __sub__(self, other): return arithmetic.sub(self, other)
+    def __rsub__(self, other): return arithmetic.sub(other, self)
+    def __mul__(self, other): return arithmetic.mul(self, other)
+    def __rmul__(self, other): return arithmetic.mul(other, self)
+    def __truediv__(self, other): return arithmetic.div(self, other)
+    def __rtruediv__(self, other): return arithmetic.div(other, self)
+    def __pow__(self, exponent): return arithmetic.pow(self, exponent)
+    def __rpow__(self, base): return arithmetic.pow(base, self)
+    def __neg__(self): return arithmetic.neg(self)
+    def __matmul__(self, other): return matmul.matmul(self, other)
+    def __rmatmul__(self, other): return matmul.matmul(other, self)
+
+    # comparisons give bool tensors and carry no gradient
+    def __lt__(self, other): return Tensor._wrap(self.data < _data_of(other))
+    def __le__(self, other): return Tensor._wrap(self.data <= _data_of(other))
+    def __gt__(self, other): return Tensor._wrap(self.data > _data_of(other))
+    def __ge__(self, other): return Tensor._wrap(self.data >= _data_of(other))
+    def __eq__(self, other): return Tensor._wrap(self.data == _data_of(other))
+    def __ne__(self, other): return Tensor._wrap(self.data != _data_of(other))
+
+    def __getitem__(self, index): return shaping.getitem(self, index)
+
+    def exp(self): return elementwise.exp(self)
+    def log(self): return elementwise.log(self)
+    def sqrt(self): return elementwise.sqrt(self)
+    def abs(self): return elementwise.abs(self)
+    def tanh(self): return elementwise.tanh(self)
+    def sigmoid(self): return elementwise.sigmoid(self)
+    def relu(self): return elementwise.relu(self)
+
+    def sum(self, axis=None, keepdims=False): return reductions.sum(self, axis, keepdims)
+    def mean(self, axis=None, keepdims=False): return reductions.mean(self, axis, keepdims)
+    def max(self, axis=None, keepdims=False): return reductions.max(self, axis, keepdims)
+
+    def reshape(self, *shape): return shaping.reshape(self, *shape)
+    def transpose(self, *axes): return shaping.transpose(self, *axes)
+    T = property(lambda self: shaping.transpose(self), doc="All axes reversed, as NumPy's ``.T``.")
+
+
+def tensor(data, requires_grad=False, dtype=None):
+    """Make a leaf tensor, as ``torch.tensor``: lists and Python numbers become float32 unless ``dtype`` is given."""
+    return Tensor(data, requires_grad=requires_grad, dtype=dtype)
+
+
+def _to_array(data, dtype):
+    if dtype is not None:
+        return np.array(data, dtype=dtype)
+    if isinstance(data, np.ndarray):
+        return data
+    if isinstance(data, np.generic):
+        return np.asarray(data)
+    array = np.array(data)
+    if array.dtype.kind in "iuf":    # Python numbers and lists: float32 by default, as in PyTorch
+        array = array.astype(np.float32)
+    return array
+
+
+def _data_of(x):
+    return x.data if isinstance(x, Tensor) else x
+
+
+def as_tensor(x, like=None):
+    """``x`` as a Tensor. A Python number takes ``like``'s floating dtype, so ``x32 * 2.0`` stays float32."""
+    if isinstance(x, Tensor):
+        return x
+    if isinstance(x, numbers.Number) and like is not None and like.data.dtype.kind == "f":
+        return Tensor._wrap(np.asarray(x, dtype=like.data.dtype))
+    if isinstance(x, np.ndarray):
+        return Tensor._wrap(x)
+    return Tensor(x)
+
+
+def make_result(op, data, inputs, backward):
+    """Wrap an op's result in a Tensor and, if gradients are needed, record the op on the tape.
+
+    ``inputs`` is the tuple of input Tensors; ``backward(g)`` returns one gradient (or None) per input.
+    This is the only place where entries are created, and the extension point for a user's own op.
+    """
+    if type(data) is not np.ndarray:        # NumPy reductions return scalars like np.float64(3.0)
+        data = np.asarray(data)
+    out = Tensor._wrap(data)
+    if tape._grad_enabled:
+        for t in inputs:
+            if t.requires_grad:
+                out.requires_grad = True
+                out._entry = tape.Entry(op, inputs, backward, data.shape)
+                break
+    return out
+
+
+# The op modules import Tensor from this module, so they are imported after the class exists.
+from .ops import arithmetic, elementwise, matmul, reductions, shaping  # noqa: E402
