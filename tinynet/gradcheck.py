@@ -169,9 +169,9 @@ def _analytic(fn, arrays, wrt, v, label):
 def _perturbed_outputs(fn, arrays, i, step, label):
     """f(x_i + step) and f(x_i - step), every other input unchanged."""
     plus = list(arrays)
-    plus[i] = arrays[i] + step
+    plus[i] = np.asarray(arrays[i] + step)   # asarray: 0-d arithmetic returns a NumPy scalar
     minus = list(arrays)
-    minus[i] = arrays[i] - step
+    minus[i] = np.asarray(arrays[i] - step)
     return _evaluate(fn, plus, label), _evaluate(fn, minus, label)
 
 

@@ -38,10 +38,10 @@ def matmul(a, b):
         a2 = a.data[None, :] if a.ndim == 1 else a.data      # (k,) -> (1, k)
         b2 = b.data[:, None] if b.ndim == 1 else b.data      # (k,) -> (k, 1)
         g2 = g
-        if a.ndim == 1:
-            g2 = np.expand_dims(g2, -2)                       # restore the row axis of y
         if b.ndim == 1:
             g2 = np.expand_dims(g2, -1)                       # restore the column axis of y
+        if a.ndim == 1:
+            g2 = np.expand_dims(g2, -2)                       # restore the row axis of y
         da = db = None
         if a.requires_grad:
             da = np.matmul(g2, _swap_last(b2))                # (..., n, m)·(..., m, k) = (..., n, k)
