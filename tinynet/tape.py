@@ -94,7 +94,8 @@ class Entry:
     per input: ``dL/d(input)`` with that input's shape, or ``None`` for an input that needs no gradient.
     """
 
-    __slots__ = ("index", "op", "inputs", "backward", "out_shape", "retained", "released", "description")
+    __slots__ = ("index", "op", "inputs", "backward", "out_shape", "retained", "released", "description",
+                 "__weakref__")
 
     def __init__(self, op, inputs, backward, out_shape):
         self.index = next(_next_index)

@@ -1,0 +1,111 @@
+"""gradcheck must catch wrong rules (including one a .sum()-based check would pass), pass right ones,
+be deterministic, and refuse inputs where finite differences mean nothing."""
+import numpy as np
+import pytest
+from hypothesis import given
+
+import tinynet as tn
+from tinynet.tensor import make_result
+from tinynet.testing import arrays, random_array
+
+
+# Deliberately wrong backward rules, written the way a user writes their own op.
+def square_missing_factor_two(x):
+    return make_result("bad_square", x.data ** 2, (x,), lambda g: (g * x.data,))
+
+
+def softmax_with_zero_backward(x):
+    """Forward is a correct softmax; backward returns zeros. Since Σ softmax = 1, the true gradient of
+    softmax(x).sum() is 0, so a check seeded with ones (or of .sum()) cannot tell this rule from the right one."""
+    e = np.exp(x.data - x.data.max(axis=-1, keepdims=True))
+    s = e / e.sum(axis=-1, keepdims=True)
+    return make_result("bad_softmax", s, (x,), lambda g: (np.zeros_like(g),))
+
+
+def tanh_wrong_at_one_entry(x):
+    y = np.tanh(x.data)
+
+    def backward(g):
+        dx = g * (1 - y * y)
+        dx = dx.copy()
+        dx.flat[0] *= 1.01
+        return (dx,)
+    return make_result("bad_tanh", y, (x,), backward)
+
+
+def test_catches_a_missing_factor_and_reports_values():
+    with pytest.raises(tn.GradcheckError) as info:
+        tn.gradcheck(square_missing_factor_two, [random_array((3, 4), 0)])
+    message = str(info.value)
+    assert "input 0 (shape (3, 4))" in message and "analytic" in message and "numeric" in message
+    assert "12 of 12 entries" in message
+
+
+def test_catches_zero_backward_that_a_sum_based_check_passes():
+    x = random_array((2, 5), 1)
+    # The trap: with an all-ones upstream gradient the numeric gradient is ~0 too, and the wrong rule passes.
+    assert tn.gradcheck(softmax_with_zero_backward, [x], grad_output=np.ones((2, 5)))
+    # With gradcheck's default random upstream gradient the same rule is caught.
+    with pytest.raises(tn.GradcheckError, match="analytic gradient is exactly zero"):
+        tn.gradcheck(softmax_with_zero_backward, [x])
+
+
+def test_directional_mode_catches_and_localises_with_a_full_recheck():
+    with pytest.raises(tn.GradcheckError) as info:
+        tn.gradcheck(square_missing_factor_two, [random_array((20, 30), 2)], mode="directional")
+    message = str(info.value)
+    assert "random direction" in message and "full recheck of input 0" in message
+
+
+def test_full_mode_catches_a_one_percent_error_in_a_single_entry():
+    with pytest.raises(tn.GradcheckError, match="1 of 12 entries") as info:
+        tn.gradcheck(tanh_wrong_at_one_entry, [random_array((3, 4), 3)], mode="full")
+    assert "index (0, 0)" in str(info.value)
+
+
+@given(x=arrays())
+def test_correct_rules_pass(x):
+    assert tn.gradcheck(lambda t: (t.tanh() * t).exp(), [x])
+
+
+def test_multiple_outputs_and_non_float_inputs():
+    x, idx = random_array((4, 3), 4), np.array([2, 0])
+    assert tn.gradcheck(lambda t, i: (t[i].sigmoid(), t.sum(axis=0)), [x, idx])
+
+
+def test_nan_and_inf_inputs_are_refused():
+    with pytest.raises(ValueError, match="input 1 contains NaN or inf"):
+        tn.gradcheck(lambda a, b: a * b, [np.ones(2), np.array([1.0, np.nan])])
+
+
+def test_float32_loss_of_precision_is_reported():
+    with pytest.raises(TypeError, match="has dtype float32 for float64 inputs"):
+        tn.gradcheck(lambda t: tn.Tensor(t.data.astype(np.float32), requires_grad=True), [np.ones(2)])
+
+
+def test_nondeterministic_backward_is_caught():
+    calls = []
+
+    def noisy(x):
+        calls.append(1)
+        return make_result("noisy", x.data * 2, (x,), lambda g: (g * 2 + 1e-3 * len(calls),))
+    with pytest.raises(tn.GradcheckError, match="not deterministic"):
+        tn.gradcheck(noisy, [np.ones(3)])
+
+
+def test_mutating_an_input_is_caught():
+    def mutating(x):
+        x.data[0] += 0.0 if x.requires_grad else 1e-3
+        return x * 2
+    with pytest.raises(tn.GradcheckError, match="modified input 0 in place"):
+        tn.gradcheck(mutating, [np.ones(3)])
+
+
+def test_same_seed_same_verdict_and_report():
+    x = random_array((6, 7), 5)
+    reports = []
+    for _ in range(2):
+        with pytest.raises(tn.GradcheckError) as info:
+            tn.gradcheck(square_missing_factor_two, [x], mode="directional", seed=7)
+        reports.append(str(info.value))
+    assert reports[0] == reports[1]

@@ -1,0 +1,117 @@
+"""Module, Parameter, Sequential, Linear and the activation layers."""
+import numpy as np
+import pytest
+from hypothesis import given, strategies as st
+
+import tinynet as tn
+import tinynet.functional as F
+from tinynet import nn
+from tinynet.testing import check_op, random_array, seeds
+
+
+@given(seed=seeds(), lead=st.sampled_from([(), (3,), (2, 3)]), bias=st.booleans())
+def test_linear_function_against_numpy(seed, lead, bias):
+    x = random_array(lead + (4,), seed)
+    w = random_array((5, 4), seed + 1)
+    b = random_array((5,), seed + 2)
+    if bias:
+        check_op(F.linear, lambda x, w, b: x @ w.T + b, x, w, b)
+    else:
+        check_op(F.linear, lambda x, w: x @ w.T, x, w)
+
+
+def test_linear_errors_name_shapes():
+    with pytest.raises(ValueError, match=r"linear: input of shape \(2, 3\) does not match weight of shape \(5, 4\)"):
+        F.linear(tn.tensor(np.ones((2, 3))), tn.tensor(np.ones((5, 4))))
+    with pytest.raises(ValueError, match=r"bias must have shape \(5,\)"):
+        F.linear(tn.tensor(np.ones((2, 4))), tn.tensor(np.ones((5, 4))), tn.tensor(np.ones(4)))
+
+
+def test_linear_layer_init_like_pytorch_and_names():
+    tn.manual_seed(0)
+    layer = nn.Linear(100, 20)
+    bound = 1 / np.sqrt(100)
+    assert layer.weight.shape == (20, 100) and layer.bias.shape == (20,)
+    assert layer.weight.dtype == np.float32
+    assert np.abs(layer.weight.data).max() <= bound and np.abs(layer.bias.data).max() <= bound
+    assert np.abs(layer.weight.data).max() > 0.9 * bound          # it is U(-bound, bound), not smaller
+    assert [n for n, _ in layer.named_parameters()] == ["weight", "bias"]
+    assert repr(layer) == "Linear(in_features=100, out_features=20, bias=True)"
+    assert nn.Linear(3, 2, bias=False).bias is None
+
+
+def test_manual_seed_makes_models_reproducible():
+    tn.manual_seed(3)
+    a = nn.Linear(4, 4).weight.data.copy()
+    tn.manual_seed(3)
+    np.testing.assert_array_equal(a, nn.Linear(4, 4).weight.data)
+
+
+def test_sequential_names_and_state_dict_like_pytorch():
+    model = nn.Sequential(nn.Linear(3, 4), nn.ReLU(), nn.Sequential(nn.Linear(4, 4), nn.Tanh()), nn.Linear(4, 2))
+    names = [n for n, _ in model.named_parameters()]
+    assert names == ["0.weight", "0.bias", "2.0.weight", "2.0.bias", "3.weight", "3.bias"]
+    assert list(model.state_dict()) == names
+    assert len(model) == 4 and isinstance(model[1], nn.ReLU)
+    assert "(2): Sequential(" in repr(model) and "(1): Tanh()" in repr(model)
+
+
+def test_state_dict_round_trip_and_shape_error():
+    tn.manual_seed(0)
+    a = nn.Sequential(nn.Linear(3, 4), nn.Sigmoid(), nn.Linear(4, 2))
+    b = nn.Sequential(nn.Linear(3, 4), nn.Sigmoid(), nn.Linear(4, 2))
+    x = tn.tensor(np.ones((5, 3), dtype=np.float32))
+    b.load_state_dict(a.state_dict())
+    np.testing.assert_array_equal(a(x).data, b(x).data)
+    state = a.state_dict()
+    state["0.weight"] = np.ones((4, 4))
+    with pytest.raises(ValueError, match=r"'0.weight' has shape \(4, 4\) in the state dict but \(4, 3\)"):
+        b.load_state_dict(state)
+    with pytest.raises(KeyError, match="missing keys"):
+        b.load_state_dict({"0.weight": np.ones((4, 3))})
+
+
+def test_state_dict_is_a_copy():
+    layer = nn.Linear(2, 2)
+    state = layer.state_dict()
+    state["weight"][...] = 0
+    assert np.any(layer.weight.data != 0)
+
+
+def test_train_eval_and_double():
+    model = nn.Sequential(nn.Linear(2, 2), nn.ReLU())
+    model.eval()
+    assert not model.training and not model[0].training
+    model.train()
+    assert model[1].training
+    model.double()
+    assert all(p.dtype == np.float64 for p in model.parameters())
+
+
+def test_residual_adds_the_skip_and_checks_shapes():
+    tn.manual_seed(0)
+    block = nn.Sequential(nn.Linear(3, 3), nn.Tanh())
+    res = nn.Residual(block).double()
+    x = random_array((2, 3), 0)
+    check_op(lambda t: res(t), lambda a: a + np.tanh(a @ block[0].weight.data.T + block[0].bias.data), x,
+             float32=False)
+    with pytest.raises(ValueError, match=r"Residual: the block maps shape \(2, 3\) to \(2, 4\)"):
+        nn.Residual(nn.Linear(3, 4))(tn.tensor(np.ones((2, 3))))
+
+
+@pytest.mark.parametrize("layer, ref", [
+    (nn.ReLU(), lambda a: np.maximum(a, 0)), (nn.Tanh(), np.tanh), (nn.Sigmoid(), lambda a: 1 / (1 + np.exp(-a))),
+])
+def test_activation_layers(layer, ref):
+    check_op(layer, ref, random_array((3, 4), 1))
+
+
+def test_parameters_require_grad_and_modules_need_super_init():
+    p = nn.Parameter(np.ones(3, dtype=np.int64))
+    assert p.requires_grad and p.dtype == np.float32
+
+    class Broken(nn.Module):
+        def __init__(self):
+            self.w = nn.Parameter(np.ones(2))
+    with pytest.raises(AttributeError, match="super\\(\\).__init__\\(\\)"):
+        Broken()

@@ -1,0 +1,234 @@
+"""The engine: accumulation, no_grad, detach, propagation, release, depth, memory, aliasing, the visible tape."""
+import gc
+import tracemalloc
+import weakref
+
+import numpy as np
+import pytest
+
+import tinynet as tn
+
+
+def leaf(values, dtype=np.float64):
+    return tn.tensor(np.asarray(values, dtype=dtype), requires_grad=True)
+
+
+# ---- gradients land where PyTorch puts them -----------------------------------------------------------------
+def test_gradients_accumulate_across_backward_calls_until_zeroed():
+    x = leaf([1.0, 2.0])
+    (x * 3).sum().backward()
+    (x * 3).sum().backward()
+    np.testing.assert_array_equal(x.grad, [6.0, 6.0])
+    x.grad = None
+    (x * x).sum().backward()
+    np.testing.assert_array_equal(x.grad, [2.0, 4.0])
+
+
+def test_module_zero_grad_clears_parameter_grads():
+    layer = tn.nn.Linear(3, 2)
+    layer(tn.tensor(np.ones((4, 3)))).sum().backward()
+    assert all(p.grad is not None for p in layer.parameters())
+    layer.zero_grad()
+    assert all(p.grad is None for p in layer.parameters())
+
+
+def test_intermediates_keep_no_grad_and_unused_inputs_stay_none():
+    x, unused = leaf([1.0, 2.0]), leaf([5.0])
+    h = x * 2
+    (h * h).sum().backward()
+    assert h.grad is None and unused.grad is None
+    np.testing.assert_array_equal(x.grad, 8 * x.data)
+
+
+def test_retain_grad_keeps_an_intermediate_gradient():
+    x = leaf([1.0, -2.0])
+    h = x * 3
+    h.retain_grad()
+    (h * h).sum().backward()
+    np.testing.assert_array_equal(h.grad, 2 * h.data)
+    np.testing.assert_array_equal(x.grad, 18 * x.data)
+
+
+def test_requires_grad_propagates_only_from_inputs_that_need_it():
+    a, b = leaf([1.0]), tn.tensor(np.array([2.0]))
+    assert (a * b).requires_grad and not (b * b).requires_grad
+    assert not (b * b).requires_grad and (b * b)._entry is None
+
+
+def test_no_grad_records_nothing():
+    x = leaf([1.0, 2.0])
+    with tn.no_grad():
+        y = (x * 2).exp()
+        assert not tn.is_grad_enabled()
+        with tn.enable_grad():
+            z = x * 2
+    assert tn.is_grad_enabled()
+    assert not y.requires_grad and y._entry is None
+    assert z.requires_grad
+
+
+def test_detach_cuts_the_tape_but_shares_data():
+    x = leaf([1.0, 2.0])
+    d = (x * 2).detach()
+    assert not d.requires_grad and d.is_leaf
+    y = (d * x).sum()
+    y.backward()
+    np.testing.assert_array_equal(x.grad, d.data)   # d is a constant: dy/dx = d
+
+
+# ---- aliasing: no rule writes into a gradient it receives, no two grads share memory ------------------------
+def test_sum_times_three_gives_independent_correct_grads():
+    a, b = leaf([1.0, 2.0]), leaf([3.0, 4.0])
+    ((a + b) * 3).backward(np.array([1.0, 2.0]))
+    np.testing.assert_array_equal(a.grad, [3.0, 6.0])
+    np.testing.assert_array_equal(b.grad, [3.0, 6.0])
+    assert not np.shares_memory(a.grad, b.grad)
+    a.grad += 1                                    # an optimizer hook mutating one grad must not touch the other
+    np.testing.assert_array_equal(b.grad, [3.0, 6.0])
+
+
+def test_broadcast_view_gradients_are_owned_and_writable():
+    a, b = leaf([1.0, 2.0]), leaf([3.0, 4.0])
+    (a + b).sum().backward()                       # sum's backward is a read-only broadcast view
+    a.grad *= 2
+    np.testing.assert_array_equal(a.grad, [2.0, 2.0])
+    np.testing.assert_array_equal(b.grad, [1.0, 1.0])
+
+
+def test_diamond_x_used_on_two_paths():
+    x = leaf([0.5, -1.5])
+    y = (x.tanh() * x.exp()).sum()                 # x feeds tanh and exp; both paths meet in mul
+    y.backward()
+    t, e = np.tanh(x.data), np.exp(x.data)
+    np.testing.assert_allclose(x.grad, (1 - t ** 2) * e + t * e)
+
+
+@pytest.mark.parametrize("make, expected", [
+    (lambda x: x * x, lambda x: 2 * x),
+    (lambda x: x + x, lambda x: 2 * np.ones_like(x)),
+    (lambda x: x * x * x, lambda x: 3 * x ** 2),
+    (lambda x: (x + x) + (x + x), lambda x: 4 * np.ones_like(x)),
+])
+def test_tensor_used_more_than_once(make, expected):
+    x = leaf([1.0, -2.0, 3.0])
+    make(x).backward(np.ones(3))
+    np.testing.assert_allclose(x.grad, expected(x.data))
+
+
+def test_node_feeding_three_consumers_and_residual_reuse():
+    x = leaf([0.3, 0.7])
+    h = x * 2
+    y = h.sigmoid() + h.tanh() + h * h             # h has three consumers
+    r = x + y                                      # x reused across a residual branch
+    r.backward(np.array([1.0, -1.0]))
+    hd = h.data
+    s = 1 / (1 + np.exp(-hd))
+    dy_dh = s * (1 - s) + (1 - np.tanh(hd) ** 2) + 2 * hd
+    np.testing.assert_allclose(x.grad, np.array([1.0, -1.0]) * (1 + 2 * dy_dh))
+
+
+# ---- depth, release and memory ------------------------------------------------------------------------------
+def test_ten_thousand_op_chain_has_no_recursion_limit():
+    x = leaf([0.5])
+    y = x
+    for _ in range(10_000):
+        y = y * 1.0001
+    y.backward(np.ones(1))
+    np.testing.assert_allclose(x.grad, [1.0001 ** 10_000], rtol=1e-9)
+
+
+def test_second_backward_through_released_entries_is_a_clear_error():
+    x = leaf([1.0, 2.0])
+    y = (x * x).sum()
+    y.backward()
+    with pytest.raises(RuntimeError, match="retain_graph=True"):
+        y.backward()
+
+
+def test_retain_graph_allows_a_second_backward():
+    x = leaf([1.0, 2.0])
+    y = (x * x).sum()
+    y.backward(retain_graph=True)
+    y.backward()
+    np.testing.assert_array_equal(x.grad, 4 * x.data)
+
+
+def test_discarded_results_free_their_entries():
+    x = leaf(np.ones(100))
+    metric = (x * 2).exp().mean()                  # computed with grad on, never backpropagated
+    probe = weakref.ref(metric._entry)
+    del metric
+    gc.collect()
+    assert probe() is None
+
+
+def test_memory_stays_flat_over_1000_training_steps():
+    rng = np.random.default_rng(0)
+    w = tn.tensor(rng.standard_normal((32, 32)) * 0.1, requires_grad=True)
+    data = tn.tensor(rng.standard_normal((16, 32)))
+
+    def step():
+        loss = (data @ w).tanh().mean()
+        accuracy_like = (data @ w).sigmoid().mean()      # a metric with grad on, discarded
+        loss.backward()
+        with tn.no_grad():
+            w.data -= 0.01 * w.grad
+        w.grad = None
+        return accuracy_like.item()
+
+    for _ in range(50):                                  # warm up caches and allocator pools
+        step()
+    tracemalloc.start()
+    before = tracemalloc.get_traced_memory()[0]
+    for _ in range(1000):
+        step()
+    gc.collect()
+    after = tracemalloc.get_traced_memory()[0]
+    tracemalloc.stop()
+    assert after - before < 100_000, f"memory grew by {after - before} bytes over 1000 steps"
+
+
+# ---- errors at the call -------------------------------------------------------------------------------------
+def test_backward_on_non_scalar_needs_grad():
+    x = leaf([1.0, 2.0])
+    with pytest.raises(RuntimeError, match=r"one-element tensor.*shape \(2,\)"):
+        (x * 2).backward()
+
+
+def test_backward_grad_of_wrong_shape():
+    x = leaf([1.0, 2.0])
+    with pytest.raises(ValueError, match=r"grad has shape \(3,\) but the tensor has shape \(2,\)"):
+        (x * 2).backward(np.ones(3))
+
+
+def test_backward_on_tensor_without_grad():
+    with pytest.raises(RuntimeError, match="does not require grad"):
+        tn.tensor([1.0]).backward()
+
+
+@pytest.mark.parametrize("data", [np.array([1, 2]), np.array([True, False])])
+def test_integer_and_bool_tensors_cannot_require_grad(data):
+    with pytest.raises(TypeError, match="floating-point"):
+        tn.tensor(data, requires_grad=True)
+
+
+# ---- the visible tape ---------------------------------------------------------------------------------------
+def test_tape_lists_entries_in_recording_order():
+    x = leaf(np.ones((2, 3)))
+    w = leaf(np.ones((3, 4)))
+    with tn.Tape() as tape:
+        loss = (x @ w).tanh().mean()
+    assert [e.op for e in tape] == ["matmul", "tanh", "mean"]
+    text = str(tape)
+    assert "matmul       (2, 3), (3, 4) -> (2, 4)" in text
+    assert "mean         (2, 4) -> ()" in text
+    loss.backward()
+    assert "[released by backward]" in str(tape)
+    assert [e.index for e in tape] == sorted(e.index for e in tape)
+
+
+def test_tape_records_nothing_under_no_grad():
+    x = leaf([1.0])
+    with tn.Tape() as tape, tn.no_grad():
+        x * 2
+    assert len(tape) == 0

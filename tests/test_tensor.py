@@ -1,0 +1,59 @@
+"""The Tensor's dtype policy and conveniences, matching PyTorch."""
+import numpy as np
+import pytest
+
+import tinynet as tn
+
+
+@pytest.mark.parametrize("data", [[1.0, 2.0], [1, 2], 3.0, 7])
+def test_python_numbers_and_lists_become_float32(data):
+    assert tn.tensor(data).dtype == np.float32
+
+
+def test_arrays_keep_their_dtype_and_dtype_argument_wins():
+    assert tn.tensor(np.ones(2)).dtype == np.float64
+    assert tn.tensor(np.ones(2, dtype=np.int64)).dtype == np.int64
+    assert tn.tensor([1, 2], dtype=np.int64).dtype == np.int64
+    assert tn.Tensor(np.ones(2, dtype=np.float32)).dtype == np.float32
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_ops_keep_the_dtype(dtype):
+    x = tn.tensor(np.linspace(0.1, 1, 6, dtype=dtype).reshape(2, 3), requires_grad=True)
+    w = tn.tensor(np.ones((3, 2), dtype=dtype), requires_grad=True)
+    y = ((x @ w).tanh() * 2.0 + 1 - x.sum() / 3.0) ** 2
+    y = y.mean(axis=0).exp().log().sqrt().sigmoid().relu().abs().max()
+    assert y.dtype == dtype
+    y.backward()
+    assert x.grad.dtype == dtype and w.grad.dtype == dtype
+
+
+def test_mixed_precision_gradients_keep_each_inputs_dtype():
+    a = tn.tensor(np.ones(2, dtype=np.float32), requires_grad=True)
+    b = tn.tensor(np.ones(2, dtype=np.float64), requires_grad=True)
+    (a * b).sum().backward()
+    assert a.grad.dtype == np.float32 and b.grad.dtype == np.float64
+
+
+def test_properties_item_numpy_repr():
+    x = tn.tensor([[1.0, 2.0, 3.0]], requires_grad=True)
+    assert x.shape == (1, 3) and x.ndim == 2 and x.size == 3 and len(x) == 1 and x.is_leaf
+    assert x.numpy() is x.data
+    assert x.sum().item() == 6.0
+    assert repr(x) == "tensor([[1., 2., 3.]], requires_grad=True)"
+    assert "dtype=float64" in repr(tn.tensor(np.zeros(2)))
+    with pytest.raises(ValueError, match=r"only one-element tensors.*\(1, 3\)"):
+        x.item()
+
+
+def test_numpy_array_on_the_left_defers_to_the_tensor():
+    x = tn.tensor(np.ones(3), requires_grad=True)
+    y = np.arange(3.0) * x
+    assert isinstance(y, tn.Tensor) and y.requires_grad
+    y.sum().backward()
+    np.testing.assert_array_equal(x.grad, [0.0, 1.0, 2.0])
+
+
+def test_tensors_hash_by_identity():
+    a, b = tn.tensor([1.0]), tn.tensor([1.0])
+    assert len({a, b}) == 2
