@@ -171,7 +171,7 @@ class Tape:
 def backward(root, grad, retain_graph=False):
     """Accumulate ``d(root)/d(leaf) · grad`` into ``leaf.grad`` for every leaf that requires grad.
 
-    ``pending`` maps an entry's index to the gradient of the loss with respect to that entry's output,
+    ``pending`` maps an entry's index to the entry and the gradient of the loss with respect to its output,
     summed over every consumer seen so far. An entry is processed only after all its consumers (they
     have larger indices), so when it is popped its gradient is complete.
     """
@@ -179,13 +179,10 @@ def backward(root, grad, retain_graph=False):
     if entry is None:                               # backward on a leaf: d(root)/d(root) = identity
         _accumulate_into(root, grad)
         return
-    pending = {entry.index: grad}
-    entries = {entry.index: entry}
+    pending = {entry.index: [entry, grad]}          # index -> [entry, dL/d(entry's output) so far]
     heap = [-entry.index]                           # heapq is a min-heap: store -index to pop the largest
     while heap:
-        index = -heapq.heappop(heap)
-        entry = entries.pop(index)
-        grad_out = pending.pop(index)
+        entry, grad_out = pending.pop(-heapq.heappop(heap))
         if entry.released:
             raise RuntimeError(
                 f"backward: trying to backward through the tape a second time (entry {entry.index}, "
@@ -199,16 +196,18 @@ def backward(root, grad, retain_graph=False):
         for tensor, g in zip(entry.inputs, input_grads):
             if g is None or not tensor.requires_grad:
                 continue
-            g = _checked(g, tensor, entry)
+            if g.shape != tensor.data.shape or g.dtype != tensor.data.dtype:
+                g = _checked(g, tensor, entry)
             producer = tensor._entry
             if producer is None:                    # a leaf: gradients accumulate into .grad
                 _accumulate_into(tensor, g)
-            elif producer.index in pending:         # a tensor used twice: sum the contributions
-                pending[producer.index] = pending[producer.index] + g
-            else:
-                pending[producer.index] = g
-                entries[producer.index] = producer
+                continue
+            slot = pending.get(producer.index)
+            if slot is None:                        # first gradient to reach this tensor
+                pending[producer.index] = [producer, g]
                 heapq.heappush(heap, -producer.index)
+            else:                                   # a tensor used twice: sum the contributions
+                slot[1] = slot[1] + g
         if not retain_graph:
             entry.release()
 

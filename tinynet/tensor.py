@@ -205,7 +205,8 @@ def as_tensor(x, like=None):
     """``x`` as a Tensor. A Python number takes ``like``'s floating dtype, so ``x32 * 2.0`` stays float32."""
     if isinstance(x, Tensor):
         return x
-    if isinstance(x, numbers.Number) and like is not None and like.data.dtype.kind == "f":
+    if (type(x) is float or type(x) is int or isinstance(x, numbers.Number)) \
+            and like is not None and like.data.dtype.kind == "f":
         return Tensor._wrap(np.asarray(x, dtype=like.data.dtype))
     if isinstance(x, np.ndarray):
         return Tensor._wrap(x)
@@ -220,7 +221,11 @@ def make_result(op, data, inputs, backward):
     """
     if type(data) is not np.ndarray:        # NumPy reductions return scalars like np.float64(3.0)
         data = np.asarray(data)
-    out = Tensor._wrap(data)
+    out = Tensor.__new__(Tensor)
+    out.data = data
+    out.grad = None
+    out._entry = None
+    out.requires_grad = False
     if tape._grad_enabled:
         for t in inputs:
             if t.requires_grad:

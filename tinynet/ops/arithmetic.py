@@ -14,7 +14,10 @@ __all__ = ["add", "sub", "mul", "div", "neg", "pow"]
 
 
 def _operands(op, a, b):
-    """Both operands as Tensors; a Python number takes the other operand's float dtype."""
+    """Both operands as Tensors; a Python number takes the other operand's float dtype (x32 * 2.0 stays float32)."""
+    if type(b) is float or type(b) is int:          # the common case x * 2.0, made cheap
+        if a.data.dtype.kind == "f":
+            return a, Tensor._wrap(np.asarray(b, dtype=a.data.dtype))
     if not isinstance(a, Tensor):
         a = as_tensor(a, like=b)
     b = as_tensor(b, like=a)
@@ -37,7 +40,9 @@ def add(a, b):
     a, b = _operands("add", a, b)
 
     def backward(g):
-        return unbroadcast(g, a.shape), unbroadcast(g, b.shape)
+        da = unbroadcast(g, a.shape) if a.requires_grad else None
+        db = unbroadcast(g, b.shape) if b.requires_grad else None
+        return da, db
 
     return make_result("add", _forward("add", np.add, a, b), (a, b), backward)
 
@@ -47,7 +52,9 @@ def sub(a, b):
     a, b = _operands("sub", a, b)
 
     def backward(g):
-        return unbroadcast(g, a.shape), unbroadcast(-g, b.shape)
+        da = unbroadcast(g, a.shape) if a.requires_grad else None
+        db = unbroadcast(-g, b.shape) if b.requires_grad else None
+        return da, db
 
     return make_result("sub", _forward("sub", np.subtract, a, b), (a, b), backward)
 
