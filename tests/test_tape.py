@@ -232,3 +232,13 @@ def test_tape_records_nothing_under_no_grad():
     with tn.Tape() as tape, tn.no_grad():
         x * 2
     assert len(tape) == 0
+
+
+def test_engine_rejects_a_rule_that_forgets_to_unbroadcast():
+    from tinynet.tensor import make_result
+
+    def bad_add(a, b):                      # returns g for both inputs, without summing b's broadcast axis
+        return make_result("bad_add", a.data + b.data, (a, b), lambda g: (g, g))
+    a, b = leaf(np.ones((2, 3))), leaf(np.ones(3))
+    with pytest.raises(RuntimeError, match=r"'bad_add' returned a gradient of shape \(2, 3\) for an input of shape \(3,\)"):
+        bad_add(a, b).backward(np.ones((2, 3)))
