@@ -1,0 +1,141 @@
+"""Benchmark: scaled dot-product attention, forward + backward, tinynet vs PyTorch on the CPU.
+
+Workload (issue 4): B=8 sequences, 4 heads, L=S=256 tokens, d_k=d_v=64, float32.
+    tinynet:  out = F.scaled_dot_product_attention(q, k, v);  out.backward(g)
+    torch:    out = torch.softmax(q @ kᵀ / √d_k, -1) @ v;     out.backward(g)    ("explicit softmax" attention)
+    torch-sdpa (also printed): torch.nn.functional.scaled_dot_product_attention, PyTorch's fused kernel.
+The implementations run interleaved in one process (rep 1 of each, then rep 2 of each, ...), so a slow
+period of the machine hits all of them; each time is the median over the reps. Both sides use the same
+number of threads (--threads, default 2: OpenBLAS via threadpoolctl when installed, torch via
+set_num_threads). Ratio = tinynet time / torch time; the issue's target is <= 1.3 for explicit softmax.
+
+    python benchmarks/attention.py                 # 2 threads, 15 reps
+    python benchmarks/attention.py --threads 1 --reps 21
+    python benchmarks/attention.py --mask causal   # both sides with a causal mask
+"""
+from __future__ import annotations
+
+import argparse
+import contextlib
+import math
+import os
+import statistics
+import sys
+import time
+
+import numpy as np
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+import tinynet as tn  # noqa: E402
+from tinynet import functional as F  # noqa: E402
+
+
+def thread_limit(threads):
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:
+        return contextlib.nullcontext(), "threadpoolctl not installed: NumPy uses its default BLAS threads"
+    return threadpool_limits(limits=threads), f"NumPy BLAS limited to {threads} thread(s) by threadpoolctl"
+
+
+def make_tinynet(q, k, v, g, causal):
+    tq, tk, tv = (tn.Tensor(a.copy(), requires_grad=True) for a in (q, k, v))
+
+    def step():
+        for t in (tq, tk, tv):
+            t.grad = None
+        out = F.scaled_dot_product_attention(tq, tk, tv, is_causal=causal)
+        out.backward(g)
+        return out.data, tq.grad, tk.grad, tv.grad
+    return step
+
+
+def make_torch(torch, q, k, v, g, causal, fused):
+    tq, tk, tv = (torch.tensor(a, requires_grad=True) for a in (q, k, v))
+    tg = torch.tensor(g)
+    L, S = q.shape[-2], k.shape[-2]
+    blocked = torch.ones(L, S, dtype=torch.bool).triu(1) if causal else None
+
+    def step():
+        for t in (tq, tk, tv):
+            t.grad = None
+        if fused:
+            out = torch.nn.functional.scaled_dot_product_attention(tq, tk, tv, is_causal=causal)
+        else:
+            scores = tq @ tk.transpose(-2, -1) / math.sqrt(q.shape[-1])
+            if blocked is not None:
+                scores = scores.masked_fill(blocked, float("-inf"))
+            out = torch.softmax(scores, dim=-1) @ tv
+        out.backward(tg)
+        return out.detach().numpy(), tq.grad.numpy(), tk.grad.numpy(), tv.grad.numpy()
+    return step
+
+
+def timed(step):
+    start = time.perf_counter()
+    step()
+    return time.perf_counter() - start
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--batch", type=int, default=8)
+    parser.add_argument("--heads", type=int, default=4)
+    parser.add_argument("--length", type=int, default=256, help="L = S")
+    parser.add_argument("--dk", type=int, default=64)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--reps", type=int, default=15)
+    parser.add_argument("--warmup", type=int, default=3)
+    parser.add_argument("--mask", choices=["none", "causal"], default="none")
+    args = parser.parse_args()
+    causal = args.mask == "causal"
+
+    rng = np.random.default_rng(0)
+    shape = (args.batch, args.heads, args.length, args.dk)
+    q, k, v, g = (rng.standard_normal(shape).astype(np.float32) for _ in range(4))
+    flops = 6 * 2 * args.batch * args.heads * args.length * args.length * args.dk   # 2 GEMMs fwd + 4 bwd
+
+    limit, limit_note = thread_limit(args.threads)
+    steps = {"tinynet": make_tinynet(q, k, v, g, causal)}
+    try:
+        import torch
+        torch.set_num_threads(args.threads)
+        steps["torch explicit softmax"] = make_torch(torch, q, k, v, g, causal, fused=False)
+        steps["torch F.sdpa"] = make_torch(torch, q, k, v, g, causal, fused=True)
+        torch_note = f"torch {torch.__version__}, {args.threads} thread(s)"
+    except ImportError:
+        torch = None
+        torch_note = "torch is not importable: printing tinynet's numbers only"
+
+    print(f"attention fwd+bwd, float32, B={args.batch} heads={args.heads} L=S={args.length} d_k={args.dk}, "
+          f"mask={args.mask}; {args.reps} interleaved reps, median")
+    print(f"  {limit_note}; {torch_note}")
+    with limit:
+        if torch is not None:                    # same answer on both sides before timing anything
+            ours = steps["tinynet"]()
+            theirs = steps["torch explicit softmax"]()
+            worst = max(float(np.max(np.abs(a - b)) / (np.max(np.abs(b)) + 1e-30)) for a, b in zip(ours, theirs))
+            print(f"  check: max |tinynet - torch| / max|torch| over out, dq, dk, dv = {worst:.1e}")
+        for _ in range(args.warmup):
+            for step in steps.values():
+                step()
+        times = {name: [] for name in steps}
+        for _ in range(args.reps):
+            for name, step in steps.items():
+                times[name].append(timed(step))
+
+    medians = {name: statistics.median(t) for name, t in times.items()}
+    for name, t in times.items():
+        med = medians[name]
+        print(f"  {name:<24} {med * 1e3:7.2f} ms  [{min(t) * 1e3:.2f} .. {max(t) * 1e3:.2f}]  "
+              f"{flops / med / 1e9:6.1f} GFLOP/s")
+    if torch is not None:
+        ratio = medians["tinynet"] / medians["torch explicit softmax"]
+        per_rep = [a / b for a, b in zip(times["tinynet"], times["torch explicit softmax"])]
+        print(f"  ratio tinynet / torch explicit softmax = {ratio:.2f}  (per-rep ratios "
+              f"{min(per_rep):.2f} .. {max(per_rep):.2f}; target <= 1.3)")
+        print(f"  ratio tinynet / torch F.sdpa           = {medians['tinynet'] / medians['torch F.sdpa']:.2f}")
+
+
+if __name__ == "__main__":
+    main()
