@@ -12,9 +12,12 @@ Why divide by √d_k
 Take q and k with independent entries of mean 0 and variance 1. Then q·k = Σ_{t=1..d_k} q_t k_t is a sum of
 d_k independent terms of variance 1, so Var(q·k) = d_k: at d_k = 256 the logits have a standard deviation of 16.
 Softmax of logits that far apart is almost one-hot (the largest logit takes nearly all the weight), and the
-softmax Jacobian diag(p) - p pᵀ is then almost zero: p(1 - p) ≈ 0 for p ≈ 1 or p ≈ 0. So the gradient that
-reaches q and k vanishes and the layer stops learning. Dividing by √d_k brings the logits back to variance 1
-at every head size. ``tests/test_attention.py`` measures the gradient norm at d_k = 256 with and without it.
+softmax Jacobian diag(p) - p pᵀ is then almost zero: every entry has a factor pᵢ(1 - pᵢ) or pᵢpⱼ, ≈ 0 when
+each p is ≈ 0 or ≈ 1. So little gradient reaches the logits: the other keys get almost none, and the layer can
+hardly learn to move its attention. Dividing by √d_k brings the logits back to variance 1 at every head size.
+``tests/test_attention.py`` measures it at d_k = 256, 16 keys: without the scaling about half of the queries
+put > 99 % of their weight on one key (none do with it), and the median query's gradient with respect to its
+logits is 28-350 times smaller (over 40 seeds).
 
 Masks
 -----
@@ -81,7 +84,7 @@ def scaled_dot_product_attention(q, k, v, mask=None, is_causal=False, scale=None
     q_scaled = q.data * scale                     # (…, L, d_k): scaling q is cheaper than scaling (…, L, S)
     p = np.matmul(q_scaled, _swap(k.data))       # the scores s, (…, L, S); becomes p in place below
     if p.shape != scores_shape:                  # v's batch axes broadcast further than q's and k's
-        p = np.ascontiguousarray(np.broadcast_to(p, scores_shape))
+        p = np.broadcast_to(p, scores_shape).copy()
     if allowed is not None:
         np.copyto(p, -np.inf, where=~allowed)    # blocked pairs: e^{-inf} = 0 below
     row_max = p.max(axis=-1, keepdims=True)
