@@ -1,0 +1,85 @@
+"""``Adam`` and ``AdamW``: adaptive moment estimation, as ``torch.optim.Adam`` / ``torch.optim.AdamW``."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from .optimizer import Optimizer
+
+__all__ = ["Adam", "AdamW"]
+
+
+class Adam(Optimizer):
+    """Adam(params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0, decoupled_weight_decay=False).
+
+    PyTorch's update rule, for each parameter θ with gradient ∇; t counts this parameter's steps (1, 2, ...);
+    m and v start at 0:
+
+        g = ∇ + λ·θ                     (L2 weight decay, λ = weight_decay; only when not decoupled)
+        θ = θ·(1 − lr·λ)                (decoupled weight decay = AdamW; only when decoupled)
+        m = β₁·m + (1 − β₁)·g           (running mean of the gradient: the "first moment")
+        v = β₂·v + (1 − β₂)·g²          (running mean of its square: the "second moment", elementwise)
+        m̂ = m / (1 − β₁ᵗ)               (bias correction: m and v start at 0, so early averages are too small;
+        v̂ = v / (1 − β₂ᵗ)                dividing by 1 − βᵗ makes them unbiased estimates)
+        θ = θ − lr·m̂ / (√v̂ + ε)
+
+    Each coordinate moves by about lr in the direction of its average gradient, whatever the gradient's scale:
+    m̂/√v̂ is ±1 when the gradient is steady and small when it flips sign. (Coded as PyTorch codes it:
+    θ −= (lr / (1 − β₁ᵗ)) · m / (√v / √(1 − β₂ᵗ) + ε), the same formula.)
+
+    L2 vs decoupled: with L2 decay, λθ goes through the division by √v̂, so parameters with large gradients are
+    barely decayed; AdamW (Loshchilov & Hutter) shrinks every weight by the same factor 1 − lr·λ instead.
+    """
+
+    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0,
+                 decoupled_weight_decay=False):
+        if lr < 0:
+            raise ValueError(f"{type(self).__name__}: lr must be >= 0, got {lr}")
+        if len(betas) != 2 or not all(0.0 <= b < 1.0 for b in betas):
+            raise ValueError(f"{type(self).__name__}: betas must be two numbers in [0, 1), got {betas}")
+        if eps < 0:
+            raise ValueError(f"{type(self).__name__}: eps must be >= 0, got {eps}")
+        if weight_decay < 0:
+            raise ValueError(f"{type(self).__name__}: weight_decay must be >= 0, got {weight_decay}")
+        super().__init__(params, lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay,
+                         decoupled_weight_decay=bool(decoupled_weight_decay))
+
+    def _update(self, p, grad, state):
+        beta1, beta2 = self.betas
+        if not state:
+            state["step"] = 0
+            state["exp_avg"] = np.zeros_like(p.data)        # m  (owned arrays, never a view of a grad)
+            state["exp_avg_sq"] = np.zeros_like(p.data)     # v
+        state["step"] += 1
+        t = state["step"]
+        m, v = state["exp_avg"], state["exp_avg_sq"]
+        g = grad
+        if self.weight_decay:
+            if self.decoupled_weight_decay:
+                p.data *= 1 - self.lr * self.weight_decay
+            else:
+                g = grad + self.weight_decay * p.data        # a new array: p.grad untouched
+        m *= beta1
+        m += (1 - beta1) * g
+        g2 = g * g
+        g2 *= 1 - beta2
+        v *= beta2
+        v += g2
+        bias_correction1 = 1 - beta1 ** t
+        bias_correction2 = 1 - beta2 ** t
+        denom = np.sqrt(v)
+        denom /= math.sqrt(bias_correction2)
+        denom += self.eps
+        update = m / denom
+        update *= self.lr / bias_correction1
+        p.data -= update
+
+
+class AdamW(Adam):
+    """AdamW(params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=1e-2): ``Adam`` with decoupled weight
+    decay θ ← θ·(1 − lr·λ) (see ``Adam``'s docstring), as ``torch.optim.AdamW`` (same default λ = 0.01)."""
+
+    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=1e-2):
+        super().__init__(params, lr=lr, betas=betas, eps=eps, weight_decay=weight_decay,
+                         decoupled_weight_decay=True)

@@ -1,0 +1,97 @@
+"""``Optimizer``: the base class of SGD and Adam, as ``torch.optim.Optimizer``.
+
+An optimizer holds a list of parameters and, for each one, a small ``state`` dict (momentum buffers, Adam's
+moments). ``step()`` reads each ``p.grad`` and updates ``p.data`` **in place**; ``zero_grad()`` forgets the
+gradients. Two rules keep it safe to read:
+
+* it never writes into ``p.grad`` (weight decay makes a new array ``g = p.grad + λ·p``), so a gradient you
+  inspect after ``step()`` is exactly what backward produced;
+* its state arrays are its own (made with ``np.zeros_like`` / ``np.array(..., copy=True)``), never a
+  gradient array, so the next backward's ``+=`` into ``.grad`` cannot corrupt the momentum.
+
+A parameter whose ``grad`` is ``None`` (it took no part in the loss) is skipped, as in PyTorch.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ..tensor import Tensor
+
+__all__ = ["Optimizer"]
+
+
+class Optimizer:
+    """Base class: subclasses set ``self.defaults`` (via ``super().__init__``) and write ``_update``.
+
+    ``params`` is an iterable of Tensors that require grad (usually ``model.parameters()``).
+    ``state[i]`` is the dict of state arrays of the i-th parameter; ``step_count`` counts calls to ``step()``.
+    Hyper-parameters are plain attributes (``opt.lr = 1e-4`` changes the learning rate for the next step).
+    """
+
+    def __init__(self, params, **defaults):
+        if isinstance(params, Tensor):
+            raise TypeError(f"{type(self).__name__}: params must be an iterable of Tensors (e.g. "
+                            f"model.parameters() or [w, b]), got a single Tensor; wrap it in a list")
+        params = list(params)
+        if not params:
+            raise ValueError(f"{type(self).__name__}: got an empty parameter list")
+        seen = set()
+        for i, p in enumerate(params):
+            if not isinstance(p, Tensor):
+                raise TypeError(f"{type(self).__name__}: parameter {i} is a {type(p).__name__}, not a Tensor")
+            if not p.requires_grad:
+                raise ValueError(f"{type(self).__name__}: parameter {i} (shape {p.shape}) does not require grad, "
+                                 f"so it would never be updated")
+            if id(p) in seen:
+                raise ValueError(f"{type(self).__name__}: parameter {i} (shape {p.shape}) appears twice")
+            seen.add(id(p))
+        self.params = params
+        self.state = [dict() for _ in params]
+        self.step_count = 0
+        for name, value in defaults.items():
+            setattr(self, name, value)
+        self._defaults = defaults
+
+    def zero_grad(self, set_to_none=True):
+        """Forget the accumulated gradients: ``p.grad = None`` (PyTorch's default), or fill with 0."""
+        for p in self.params:
+            if set_to_none:
+                p.grad = None
+            elif p.grad is not None:
+                p.grad = np.zeros_like(p.data)
+
+    def step(self):
+        """Apply one update to every parameter that has a gradient."""
+        self.step_count += 1
+        for p, state in zip(self.params, self.state):
+            if p.grad is None:
+                continue
+            if p.grad.shape != p.data.shape:
+                raise RuntimeError(f"{type(self).__name__}.step: a parameter of shape {p.data.shape} has a grad "
+                                   f"of shape {p.grad.shape}")
+            self._update(p, p.grad, state)
+
+    def _update(self, p, grad, state):
+        raise NotImplementedError
+
+    def state_dict(self):
+        """The hyper-parameters, the step count and copies of the state arrays (by parameter position)."""
+        return {"hyperparameters": {k: getattr(self, k) for k in self._defaults},
+                "step_count": self.step_count,
+                "state": [{k: (v.copy() if isinstance(v, np.ndarray) else v) for k, v in s.items()}
+                          for s in self.state]}
+
+    def load_state_dict(self, state_dict):
+        """Restore what ``state_dict()`` returned (for the same parameter list)."""
+        if len(state_dict["state"]) != len(self.params):
+            raise ValueError(f"{type(self).__name__}.load_state_dict: the state has {len(state_dict['state'])} "
+                             f"parameters, this optimizer has {len(self.params)}")
+        for k, v in state_dict["hyperparameters"].items():
+            setattr(self, k, v)
+        self.step_count = state_dict["step_count"]
+        self.state = [{k: (v.copy() if isinstance(v, np.ndarray) else v) for k, v in s.items()}
+                      for s in state_dict["state"]]
+
+    def __repr__(self):
+        args = ", ".join(f"{k}={getattr(self, k)!r}" for k in self._defaults)
+        return f"{type(self).__name__}({len(self.params)} parameters, {args})"

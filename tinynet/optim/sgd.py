@@ -1,0 +1,49 @@
+"""``SGD``: stochastic gradient descent with optional momentum and weight decay, as ``torch.optim.SGD``."""
+from __future__ import annotations
+
+import numpy as np
+
+from .optimizer import Optimizer
+
+__all__ = ["SGD"]
+
+
+class SGD(Optimizer):
+    """SGD(params, lr, momentum=0, weight_decay=0, dampening=0, nesterov=False).
+
+    PyTorch's update rule, for each parameter θ with gradient ∇ at step t = 1, 2, ...:
+
+        g = ∇ + λ·θ                                  (L2 weight decay λ = weight_decay; skipped when λ = 0)
+        if μ ≠ 0 (momentum):
+            b = g                       at t = 1     (the buffer starts at the first gradient, not at 0)
+            b = μ·b + (1 − τ)·g         at t > 1     (τ = dampening)
+            g = g + μ·b  if nesterov  else  b
+        θ = θ − lr·g
+
+    With μ = 0 this is plain gradient descent θ ← θ − lr·(∇ + λθ). With momentum, b is a running sum of past
+    gradients, so steps grow along directions where the gradients agree and cancel where they oscillate.
+    """
+
+    def __init__(self, params, lr, momentum=0.0, weight_decay=0.0, dampening=0.0, nesterov=False):
+        if lr is None or lr < 0:
+            raise ValueError(f"SGD: lr must be a number >= 0, got {lr}")
+        if momentum < 0:
+            raise ValueError(f"SGD: momentum must be >= 0, got {momentum}")
+        if weight_decay < 0:
+            raise ValueError(f"SGD: weight_decay must be >= 0, got {weight_decay}")
+        if nesterov and (momentum <= 0 or dampening != 0):
+            raise ValueError("SGD: nesterov=True needs momentum > 0 and dampening = 0")
+        super().__init__(params, lr=lr, momentum=momentum, weight_decay=weight_decay, dampening=dampening,
+                         nesterov=nesterov)
+
+    def _update(self, p, grad, state):
+        g = grad + self.weight_decay * p.data if self.weight_decay else grad   # a new array: p.grad untouched
+        if self.momentum:
+            buf = state.get("momentum_buffer")
+            if buf is None:
+                buf = state["momentum_buffer"] = np.array(g, copy=True)       # owned, never the grad itself
+            else:
+                buf *= self.momentum
+                buf += (1 - self.dampening) * g
+            g = g + self.momentum * buf if self.nesterov else buf
+        p.data -= self.lr * g
