@@ -29,9 +29,9 @@ def sigmoid(x):
 
 
 # ---- GELU and the error function --------------------------------------------------------------------------
-# NumPy has no erf, and tinynet depends on NumPy only, so erf is computed here with W. J. Cody-style rational
+# NumPy has no erf, and tinynet depends on NumPy only, so erf and erfc are computed here with rational
 # approximations whose coefficients come from the Cephes math library (S. L. Moshier, ndtr.c), the same ones
-# behind scipy.special.erf. Accuracy: about 1e-16 in float64 (tests/test_gelu.py compares with SciPy), and
+# behind scipy.special.erf/erfc. Accuracy: about 1e-16 in float64 (tests/test_gelu.py compares with SciPy);
 # float32 inputs are computed in float32 (about 1e-7).
 _ERF_T = (9.60497373987051638749e0, 9.00260197203842689217e1, 2.23200534594684319226e3,
           7.00332514112805075473e3, 5.55923013010394962768e4)
@@ -43,6 +43,10 @@ _ERFC_P = (2.46196981473530512524e-10, 5.64189564831068821977e-1, 7.463210564422
 _ERFC_Q = (1.0, 1.32281951154744992508e1, 8.67072140885989742329e1, 3.54937778887819891062e2,
            9.75708501743205489753e2, 1.82390916687909736289e3, 2.24633760818710981792e3,
            1.65666309194161350182e3, 5.57535340817727675546e2)
+_ERFC_R = (5.64189583547755073984e-1, 1.27536670759978104416e0, 5.01905042251180477414e0,
+           6.16021097993053585195e0, 7.40974269950448939160e0, 2.97886665372100240670e0)
+_ERFC_S = (1.0, 2.26052863220117276590e0, 9.39603524938001434673e0, 1.20489539808096656605e1,
+           1.70814450747565897222e1, 9.60896809063285878198e0, 3.36907645100081516050e0)
 
 
 def _horner(z, coefficients):
@@ -55,28 +59,51 @@ def _horner(z, coefficients):
     return result
 
 
+def _as_float_array(x):
+    x = np.asarray(x)
+    return x if x.dtype.kind == "f" else x.astype(np.float64)
+
+
+def _erf_small(x):
+    """erf(x) = x · T(x²) / U(x²), valid for |x| < 1 (x is clipped to [-1, 1] so other entries stay finite)."""
+    x = np.clip(x, -1.0, 1.0)
+    z = x * x
+    return x * _horner(z, _ERF_T) / _horner(z, _ERF_U)
+
+
+def _erfc_large(a):
+    """erfc(a) = e^{-a²} · P(a)/Q(a) for 1 ≤ a < 8 and e^{-a²} · R(a)/S(a) for a ≥ 8, with full *relative*
+    accuracy (no 1 - erf cancellation). a is clipped to [1, 27]: erfc(27) ≈ 5e-319, below which float64 is 0;
+    the clipping also keeps the degree-8 polynomials finite in float32 for huge inputs."""
+    a = np.clip(a, 1.0, 27.0)
+    near, far = np.minimum(a, 8.0), np.maximum(a, 8.0)
+    ratio = np.where(a < 8, _horner(near, _ERFC_P) / _horner(near, _ERFC_Q),
+                     _horner(far, _ERFC_R) / _horner(far, _ERFC_S))
+    return np.exp(-a * a) * ratio
+
+
 def erf(x):
     """The error function erf(x) = (2/√π) ∫₀ˣ e^{-t²} dt of a NumPy array (not a Tensor op: no gradient).
 
-    Two rational approximations (Cephes):
-      |x| < 1:  erf(x) = x · T(x²) / U(x²)
-      |x| ≥ 1:  erf(x) = sign(x) · (1 - erfc(|x|)),  erfc(a) = e^{-a²} · P(a) / Q(a)
-    For a ≥ 6, erfc(a) < 2.2e-17, so erf(x) = ±1 exactly in float64; clipping a at 6 keeps the polynomials
-    (degree 8) far from float32 overflow for huge inputs. NaN stays NaN; ±inf gives ±1. Returns an array of
-    x's float dtype and shape.
+    |x| < 1: a rational function of x² (``_erf_small``);  |x| ≥ 1: sign(x) · (1 - erfc(|x|)) (``_erfc_large``).
+    Both formulas run on the whole array and ``np.where`` picks one per entry (faster than boolean-mask
+    indexing). NaN stays NaN; ±inf gives ±1. Returns an array of x's float dtype and shape.
     """
-    x = np.asarray(x)
-    if x.dtype.kind != "f":
-        x = x.astype(np.float64)
-    # Both formulas run on the whole array, each on inputs clipped to its own range (so neither can overflow),
-    # and np.where picks one per entry: faster than boolean-mask indexing, which gathers and scatters.
-    xs = np.clip(x, -1.0, 1.0)
-    z = xs * xs
-    inner = xs * _horner(z, _ERF_T) / _horner(z, _ERF_U)           # valid where |x| < 1
-    a = np.clip(np.abs(x), 1.0, 6.0)
-    erfc_a = np.exp(-a * a) * _horner(a, _ERFC_P) / _horner(a, _ERFC_Q)
-    outer = np.copysign(1 - erfc_a, x)                              # valid where |x| >= 1 (and NaN -> NaN)
-    return np.where(np.abs(x) < 1, inner, outer)
+    x = _as_float_array(x)
+    outer = np.copysign(1 - _erfc_large(np.abs(x)), x)
+    return np.where(np.abs(x) < 1, _erf_small(x), outer)
+
+
+def erfc(x):
+    """The complementary error function erfc(x) = 1 - erf(x), accurate *relative to its value* even where
+    1 - erf(x) would cancel (erfc(10) ≈ 2e-45 in float64, where 1 - erf(10) is exactly 0).
+
+    |x| < 1: 1 - erf(x);  x ≥ 1: e^{-x²} P/Q or R/S (``_erfc_large``);  x ≤ -1: 2 - erfc(-x).
+    """
+    x = _as_float_array(x)
+    tail = _erfc_large(np.abs(x))
+    outer = np.where(x > 0, tail, 2 - tail)
+    return np.where(np.abs(x) < 1, 1 - _erf_small(x), outer)
 
 
 _SQRT_HALF = math.sqrt(0.5)
@@ -92,12 +119,16 @@ def gelu(x, approximate="none"):
     Shapes: x, y and dx all have x's shape.
 
     ``approximate="none"`` (exact, PyTorch's default):
-        Φ(x) = ½ (1 + erf(x/√2)),                y = x Φ(x)
+        Φ(x) = ½ erfc(-x/√2)  (= ½ (1 + erf(x/√2)), but erfc keeps full precision in the left tail, where
+               1 + erf(x/√2) loses every digit: at x = -10, Φ = 7.6e-24 while 1 + erf rounds to 0)
+        y = x Φ(x)
         Backward: d/dx [x Φ(x)] = Φ(x) + x φ(x),  φ(x) = e^{-x²/2} / √(2π) (the normal density, Φ' = φ),
         so  dx = g ⊙ (Φ(x) + x φ(x)).
-    ``approximate="tanh"`` (as PyTorch's, from the original GELU paper):
-        u = √(2/π) (x + 0.044715 x³),  t = tanh(u),  y = ½ x (1 + t)
-        Backward: dy/dx = ½ (1 + t) + ½ x (1 - t²) · √(2/π) (1 + 3·0.044715 x²),  dx = g ⊙ dy/dx.
+    ``approximate="tanh"`` (as PyTorch's, from the GELU paper):
+        u = √(2/π) (x + 0.044715 x³),  y = ½ x (1 + tanh u) = x σ(2u)   (since ½ (1 + tanh u) = σ(2u);
+        the sigmoid form avoids the same cancellation 1 + tanh u → 0 for very negative x)
+        Backward, with s = σ(2u):  dy/dx = s + x · 2 s (1 - s) · du/dx,  du/dx = √(2/π) (1 + 3·0.044715 x²),
+        so  dx = g ⊙ dy/dx.
     """
     x = as_tensor(x)
     if approximate not in ("none", "tanh"):
@@ -106,24 +137,25 @@ def gelu(x, approximate="none"):
         raise TypeError(f"gelu: needs floating-point input, got dtype {x.dtype}")
     data = x.data
     if approximate == "none":
-        cdf = erf(data * _SQRT_HALF)
-        cdf += 1
+        cdf = erfc(data * -_SQRT_HALF)
         cdf *= 0.5                                                  # Φ(x)
         y = data * cdf
 
         def backward(g):
-            pdf = np.exp(data * data * -0.5)
-            pdf *= _INV_SQRT_2PI                                    # φ(x)
-            pdf *= data
-            pdf += cdf                                              # Φ(x) + x φ(x)
-            return (g * pdf,)
+            dydx = np.exp(data * data * -0.5)
+            dydx *= _INV_SQRT_2PI                                   # φ(x)
+            dydx *= data
+            dydx += cdf                                             # Φ(x) + x φ(x)
+            return (g * dydx,)
     else:
         x2 = data * data
-        t = np.tanh((_SQRT_2_OVER_PI * data) * (1 + _GELU_C * x2))          # tanh(√(2/π)(x + c x³))
-        y = 0.5 * data * (1 + t)
+        two_u = (2 * _SQRT_2_OVER_PI * data) * (1 + _GELU_C * x2)    # 2u = 2√(2/π)(x + c x³)
+        e = np.exp(-np.abs(two_u))                                   # the stable sigmoid (see ops/elementwise.py)
+        s = np.where(two_u >= 0, 1, e) / (1 + e)                     # s = σ(2u)
+        y = data * s
 
         def backward(g):
             du_dx = _SQRT_2_OVER_PI * (1 + 3 * _GELU_C * x2)
-            return (g * (0.5 * (1 + t) + 0.5 * data * (1 - t * t) * du_dx),)
+            return (g * (s + data * (2 * s * (1 - s)) * du_dx),)
 
     return make_result("gelu", y, (x,), backward)

@@ -88,6 +88,8 @@ def layer_norm(x, normalized_shape, weight=None, bias=None, eps=1e-5):
 def _normalized_shape(normalized_shape):
     if isinstance(normalized_shape, numbers.Integral) and not isinstance(normalized_shape, bool):
         return (int(normalized_shape),)
+    if isinstance(normalized_shape, str):
+        normalized_shape = None                             # a str is iterable but never a shape
     try:
         shape = tuple(int(s) for s in normalized_shape)
     except TypeError:
