@@ -23,6 +23,7 @@ class Module:
         object.__setattr__(self, "_parameters", OrderedDict())
         object.__setattr__(self, "_modules", OrderedDict())
         object.__setattr__(self, "training", True)
+        object.__setattr__(self, "_forward_hooks", OrderedDict())
 
     # ---- registration -------------------------------------------------------------------------------
     def __setattr__(self, name, value):
@@ -58,7 +59,28 @@ class Module:
         raise NotImplementedError(f"{type(self).__name__} must define forward()")
 
     def __call__(self, *args, **kwargs):
-        return self.forward(*args, **kwargs)
+        out = self.forward(*args, **kwargs)
+        if self._forward_hooks:
+            for hook in list(self._forward_hooks.values()):
+                result = hook(self, args, out)
+                if result is not None:
+                    out = result
+        return out
+
+    def register_forward_hook(self, hook):
+        """Call ``hook(module, args, output)`` after every forward of this module, as in PyTorch.
+
+        ``args`` is the tuple of positional inputs. If the hook returns something other than None, that value
+        replaces the output. Returns a handle: ``handle.remove()`` unregisters the hook. ``tinynet.summary``
+        uses hooks to see each layer's output shape; you can use one to record activations::
+
+            acts = {}
+            handle = model[0].register_forward_hook(lambda m, args, out: acts.__setitem__("0", out.data))
+            model(x); handle.remove()
+        """
+        if not callable(hook):
+            raise TypeError(f"register_forward_hook: hook must be callable, got {type(hook).__name__}")
+        return _RemovableHandle(self._forward_hooks, hook)
 
     # ---- walking the tree ---------------------------------------------------------------------------
     def named_children(self):
@@ -148,6 +170,18 @@ class Module:
             param.data = value.astype(param.dtype, copy=True)
         return self
 
+    def save(self, path):
+        """Write ``state_dict()`` to a NumPy ``.npz`` file at exactly ``path``; same as
+        ``tinynet.serialization.save(module.state_dict(), path)``. Returns the path."""
+        from ..serialization import save
+        return save(self.state_dict(), path)
+
+    def load(self, path, strict=True):
+        """Load parameters saved by ``save`` (``load_state_dict(tinynet.serialization.load(path))``): keys
+        and shapes must match, so a file from a different architecture is a clear error, not silent garbage."""
+        from ..serialization import load
+        return self.load_state_dict(load(path), strict=strict)
+
     # ---- printing -----------------------------------------------------------------------------------
     def extra_repr(self):
         """The arguments shown inside the parentheses of this module's repr."""
@@ -161,3 +195,25 @@ class Module:
         if len(lines) == 1:
             return lines[0] + ")"
         return "\n".join(lines) + "\n)"
+
+
+class _RemovableHandle:
+    """What ``register_forward_hook`` returns: ``handle.remove()`` takes the hook out again."""
+
+    _next_id = 0
+
+    def __init__(self, hooks, hook):
+        self._hooks = hooks
+        self.id = _RemovableHandle._next_id
+        _RemovableHandle._next_id += 1
+        hooks[self.id] = hook
+
+    def remove(self):
+        self._hooks.pop(self.id, None)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.remove()
+        return False

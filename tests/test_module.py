@@ -1,0 +1,125 @@
+"""Module additions: save/load through .npz (identical predictions, exact file name, dtype kept, clear errors),
+forward hooks (PyTorch's register_forward_hook semantics), and the module tree helpers a training loop needs."""
+import os
+
+import numpy as np
+import pytest
+from hypothesis import given, strategies as st
+
+import tinynet as tn
+from tinynet import serialization
+from tinynet.testing import random_array, seeds
+
+nn = tn.nn
+
+
+def make_mlp(seed, hidden=5, dtype=np.float32):
+    tn.manual_seed(seed)
+    model = nn.Sequential(nn.Linear(3, hidden), nn.Tanh(), nn.Residual(nn.Sequential(nn.Linear(hidden, hidden),
+                                                                                   nn.ReLU())),
+                          nn.Linear(hidden, 2))
+    return model.to(dtype)
+
+
+@given(seed=seeds(), hidden=st.integers(1, 6), dtype=st.sampled_from([np.float32, np.float64]))
+def test_save_load_round_trip_gives_identical_predictions(tmp_path_factory, seed, hidden, dtype):
+    path = tmp_path_factory.mktemp("ckpt") / "model.npz"
+    model = make_mlp(seed % 1000, hidden, dtype)
+    model.save(path)
+    other = make_mlp(seed % 1000 + 1, hidden, dtype)         # different initial weights
+    x = random_array((4, 3), seed).astype(dtype)
+    assert not np.array_equal(model(tn.Tensor(x)).data, other(tn.Tensor(x)).data)
+    other.load(path)
+    np.testing.assert_array_equal(model(tn.Tensor(x)).data, other(tn.Tensor(x)).data)
+    for (k1, p1), (k2, p2) in zip(model.named_parameters(), other.named_parameters()):
+        assert k1 == k2 and p2.dtype == dtype
+        assert not np.shares_memory(p1.data, p2.data)
+
+
+def test_functional_save_load_keeps_names_order_and_dtype(tmp_path):
+    model = make_mlp(0)
+    path = tmp_path / "weights"                              # no suffix: written under exactly this name
+    assert serialization.save(model.state_dict(), path) == path
+    assert os.path.exists(path) and not os.path.exists(str(path) + ".npz")
+    state = serialization.load(path)
+    assert list(state) == ["0.weight", "0.bias", "2.block.0.weight", "2.block.0.bias", "3.weight", "3.bias"]
+    for name, value in model.state_dict().items():
+        assert state[name].dtype == np.float32
+        np.testing.assert_array_equal(state[name], value)
+    with np.load(path) as plain:                             # any NumPy program can read it
+        np.testing.assert_array_equal(plain["3.bias"], model.state_dict()["3.bias"])
+
+
+def test_save_accepts_tensors_and_rejects_non_dicts(tmp_path):
+    serialization.save({"w": tn.tensor([1.0, 2.0])}, tmp_path / "a.npz")
+    np.testing.assert_array_equal(serialization.load(tmp_path / "a.npz")["w"], [1.0, 2.0])
+    with pytest.raises(TypeError, match="dict of arrays"):
+        serialization.save([np.zeros(2)], tmp_path / "b.npz")
+
+
+def test_loading_a_wrong_shape_is_a_clear_error(tmp_path):
+    make_mlp(0, hidden=5).save(tmp_path / "five.npz")
+    model = make_mlp(0, hidden=4)
+    before = model.state_dict()
+    with pytest.raises(ValueError) as info:
+        model.load(tmp_path / "five.npz")
+    message = str(info.value)
+    assert "load_state_dict" in message and "'0.weight'" in message and "(5, 3)" in message and "(4, 3)" in message
+    # nothing half-loaded before the failing key changed the first layer
+    np.testing.assert_array_equal(model.state_dict()["0.weight"], before["0.weight"])
+
+
+def test_loading_other_keys_is_a_clear_error(tmp_path):
+    tn.manual_seed(0)
+    nn.Sequential(nn.Linear(3, 2)).save(tmp_path / "one.npz")
+    with pytest.raises(KeyError, match="missing keys"):
+        make_mlp(0).load(tmp_path / "one.npz")
+
+
+# ---- forward hooks ---------------------------------------------------------------------------------------------
+def test_forward_hook_sees_module_inputs_and_output_and_can_be_removed():
+    model = make_mlp(0)
+    calls = []
+    handle = model[0].register_forward_hook(lambda m, args, out: calls.append((m, args, out)))
+    x = tn.Tensor(random_array((2, 3), 1).astype(np.float32))
+    y = model(x)
+    assert len(calls) == 1
+    module, args, out = calls[0]
+    assert module is model[0] and args[0] is x and out.shape == (2, 5)
+    handle.remove()
+    np.testing.assert_array_equal(out.data, model[0](x).data)
+    model(x)
+    assert len(calls) == 1
+    handle.remove()                                          # removing twice is harmless
+    assert y.shape == (2, 2)
+
+
+def test_forward_hook_return_value_replaces_the_output():
+    layer = nn.Linear(2, 2)
+    x = tn.Tensor(np.ones((1, 2), dtype=np.float32))
+    with layer.register_forward_hook(lambda m, args, out: out * 0.0):
+        np.testing.assert_array_equal(layer(x).data, np.zeros((1, 2)))
+    assert np.any(layer(x).data != 0)                        # the context manager removed it
+
+
+def test_hooks_fire_children_first_in_call_order():
+    model = make_mlp(0)
+    order = []
+    for name, m in model.named_modules():
+        m.register_forward_hook(lambda mod, args, out, name=name: order.append(name))
+    model(tn.Tensor(np.ones((1, 3), dtype=np.float32)))
+    assert order == ["0", "1", "2.block.0", "2.block.1", "2.block", "2", "3", ""]
+
+
+def test_hook_must_be_callable():
+    with pytest.raises(TypeError, match="callable"):
+        nn.Linear(2, 2).register_forward_hook(3)
+
+
+def test_gradients_still_flow_with_a_hook():
+    model = make_mlp(0, dtype=np.float64)
+    seen = []
+    model[1].register_forward_hook(lambda m, args, out: seen.append(out.shape))
+    x = random_array((3, 3), 2)
+    assert tn.gradcheck(lambda t: model(t), [x])
+    assert seen

@@ -1,0 +1,45 @@
+"""Saving and loading parameters as NumPy ``.npz`` files, the counterpart of ``torch.save`` / ``torch.load``
+for a ``state_dict``.
+
+A ``.npz`` file is a zip archive holding one ``.npy`` array per key, so any NumPy program can read it back::
+
+    tinynet.serialization.save(model.state_dict(), "model.npz")     # or model.save("model.npz")
+    model.load_state_dict(tinynet.serialization.load("model.npz"))  # or model.load("model.npz")
+    np.load("model.npz")["0.weight"]                                 # plain NumPy works too
+
+Keys are PyTorch's ("0.weight", "blocks.1.block.pointwise.bias"), and arrays keep their dtype. Only arrays
+are stored (``allow_pickle=False`` on load), so loading a file never runs code.
+"""
+from __future__ import annotations
+
+import os
+from collections import OrderedDict
+
+import numpy as np
+
+from .tensor import Tensor
+
+__all__ = ["save", "load"]
+
+
+def save(state_dict, path):
+    """Write ``{name: array}`` to ``path`` (written under exactly that name; ``.npz`` is the usual suffix).
+
+    Values may be NumPy arrays or Tensors. Returns ``path``.
+    """
+    if not hasattr(state_dict, "items"):
+        raise TypeError(f"save: expected a dict of arrays (e.g. model.state_dict()), got {type(state_dict).__name__}")
+    arrays = OrderedDict()
+    for name, value in state_dict.items():
+        if not isinstance(name, str):
+            raise TypeError(f"save: keys must be strings, got {name!r}")
+        arrays[name] = np.asarray(value.data if isinstance(value, Tensor) else value)
+    with open(os.fspath(path), "wb") as f:         # a file object: np.savez would append ".npz" to a bare name
+        np.savez(f, **arrays)
+    return path
+
+
+def load(path):
+    """Read a file written by ``save``: an ``OrderedDict`` name -> ``np.ndarray``, in the saved order."""
+    with np.load(os.fspath(path), allow_pickle=False) as archive:
+        return OrderedDict((name, archive[name]) for name in archive.files)
