@@ -69,6 +69,17 @@ def test_loading_a_wrong_shape_is_a_clear_error(tmp_path):
     np.testing.assert_array_equal(model.state_dict()["0.weight"], before["0.weight"])
 
 
+def test_a_late_shape_mismatch_leaves_the_model_untouched(tmp_path):
+    state = make_mlp(1).state_dict()
+    state["3.weight"] = np.zeros((2, 7), dtype=np.float32)     # only the last layer is wrong
+    model = make_mlp(0)
+    before = model.state_dict()
+    with pytest.raises(ValueError, match=r"'3.weight' has shape \(2, 7\)"):
+        model.load_state_dict(state)
+    for name, value in model.state_dict().items():
+        np.testing.assert_array_equal(value, before[name])
+
+
 def test_loading_other_keys_is_a_clear_error(tmp_path):
     tn.manual_seed(0)
     nn.Sequential(nn.Linear(3, 2)).save(tmp_path / "one.npz")

@@ -159,7 +159,8 @@ class Module:
             unexpected = sorted(set(state) - set(params))
             if missing or unexpected:
                 raise KeyError(f"load_state_dict: missing keys {missing}, unexpected keys {unexpected}")
-        for name, value in state.items():
+        arrays = {}
+        for name, value in state.items():                # check every shape first: no half-loaded model
             if name not in params:
                 continue
             value = np.asarray(value.data if isinstance(value, Tensor) else value)
@@ -167,7 +168,9 @@ class Module:
             if value.shape != param.shape:
                 raise ValueError(f"load_state_dict: '{name}' has shape {value.shape} in the state dict but "
                                  f"{param.shape} in the model")
-            param.data = value.astype(param.dtype, copy=True)
+            arrays[name] = value
+        for name, value in arrays.items():
+            params[name].data = value.astype(params[name].dtype, copy=True)
         return self
 
     def save(self, path):
