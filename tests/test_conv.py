@@ -1,0 +1,325 @@
+"""conv2d, depthwise_conv2d, pointwise_conv2d, im2col / col2im.
+
+Forward checks use an independent reference: ``scipy.signal.correlate`` per (image, output channel, input
+channel) on an explicitly padded input with an explicitly dilated kernel, then every s-th output. Hypothesis
+draws batch, channels, groups, multiplier, sizes, kernel 1-5, stride 1-3, padding 0-2 / pairs / 'valid' /
+'same', dilation 1-2; values come from seeded NumPy generators. ``check_op`` adds float32, no-mutation and a
+gradcheck (float64, random upstream gradient) of input, weight and bias.
+"""
+import numpy as np
+import pytest
+import scipy.signal
+from hypothesis import given, settings, strategies as st
+
+import tinynet as tn
+import tinynet.functional as F
+from tinynet.testing import check_op, random_array, seeds
+
+
+# ---- an independent reference ------------------------------------------------------------------------------
+def resolve_padding(padding, kernel, dilation):
+    """((top, bottom), (left, right)) as PyTorch defines it ('same': total d(k-1), the extra at the end)."""
+    if padding == "valid":
+        return (0, 0), (0, 0)
+    if padding == "same":
+        totals = [d * (k - 1) for k, d in zip(kernel, dilation)]
+        return tuple((t // 2, t - t // 2) for t in totals)
+    ph, pw = (padding, padding) if isinstance(padding, int) else padding
+    return (ph, ph), (pw, pw)
+
+
+def pair(v):
+    return (v, v) if isinstance(v, int) else tuple(v)
+
+
+def reference_conv2d(x, w, b=None, stride=1, padding=0, dilation=1, groups=1):
+    """Cross-correlation with scipy, one (n, o, c) plane at a time."""
+    N, C, H, W = x.shape
+    O, Cg, kh, kw = w.shape
+    (sh, sw), (dh, dw) = pair(stride), pair(dilation)
+    pads = resolve_padding(padding, (kh, kw), (dh, dw))
+    xp = np.pad(x, ((0, 0), (0, 0)) + pads)
+    kernel = np.zeros((O, Cg, dh * (kh - 1) + 1, dw * (kw - 1) + 1))
+    kernel[:, :, ::dh, ::dw] = w                                  # the dilated kernel: zeros between the taps
+    Og = O // groups
+    planes = []
+    for n in range(N):
+        for o in range(O):
+            g = o // Og
+            acc = sum(scipy.signal.correlate(xp[n, g * Cg + c], kernel[o, c], mode="valid", method="direct")
+                      for c in range(Cg))
+            planes.append(acc[::sh, ::sw])
+    y = np.array(planes).reshape((N, O) + planes[0].shape)
+    if b is not None:
+        y = y + b[:, None, None]
+    return y
+
+
+def out_size(size, k, s, lo, hi, d):
+    return (size + lo + hi - d * (k - 1) - 1) // s + 1
+
+
+# ---- Hypothesis: conv configurations -----------------------------------------------------------------------
+@st.composite
+def conv_cases(draw, depthwise=False):
+    n = draw(st.integers(1, 2))
+    if depthwise:
+        groups = draw(st.integers(1, 3))              # = channels
+        cg, og = 1, draw(st.integers(1, 3))           # og = channel multiplier
+    else:
+        groups = draw(st.sampled_from([1, 1, 2, 3]))
+        cg, og = draw(st.integers(1, 2)), draw(st.integers(1, 2))
+    kernel = (draw(st.integers(1, 5)), draw(st.integers(1, 5)))
+    stride = draw(st.sampled_from([1, 2, 3, (1, 2), (3, 1)]))
+    dilation = draw(st.sampled_from([1, 2, (1, 2), (2, 1)]))
+    paddings = [0, 1, 2, (0, 1), (2, 1), "valid"] + (["same"] if stride == 1 else [])
+    padding = draw(st.sampled_from(paddings))
+    pads = resolve_padding(padding, kernel, pair(dilation))
+    sizes = []
+    for k, d, (lo, hi) in zip(kernel, pair(dilation), pads):
+        smallest = max(1, d * (k - 1) + 1 - lo - hi)              # the window must fit
+        sizes.append(smallest + draw(st.integers(0, 4)))
+    seed = draw(seeds())
+    x = random_array((n, groups * cg) + tuple(sizes), seed)
+    fan_in = cg * kernel[0] * kernel[1]
+    w = random_array((groups * og, cg) + kernel, seed + 1, scale=1 / np.sqrt(fan_in))
+    b = random_array((groups * og,), seed + 2)
+    return dict(x=x, w=w, b=b, groups=groups, stride=stride, padding=padding, dilation=dilation)
+
+
+@given(case=conv_cases())
+def test_conv2d_matches_scipy_and_gradchecks(case):
+    kw = dict(stride=case["stride"], padding=case["padding"], dilation=case["dilation"], groups=case["groups"])
+    check_op(lambda x, w, b: F.conv2d(x, w, b, **kw), lambda x, w, b: reference_conv2d(x, w, b, **kw),
+             case["x"], case["w"], case["b"], mode="directional")
+
+
+@given(case=conv_cases(), with_bias=st.booleans())
+def test_conv2d_output_size_formula(case, with_bias):
+    x, w = case["x"], case["w"]
+    kh, kw = w.shape[2:]
+    (sh, sw), (dh, dw) = pair(case["stride"]), pair(case["dilation"])
+    (pt, pb), (pl, pr) = resolve_padding(case["padding"], (kh, kw), (dh, dw))
+    expected = (x.shape[0], w.shape[0], out_size(x.shape[2], kh, sh, pt, pb, dh), out_size(x.shape[3], kw, sw, pl, pr, dw))
+    y = F.conv2d(x, w, case["b"] if with_bias else None, case["stride"], case["padding"], case["dilation"],
+                 case["groups"])
+    assert y.shape == expected
+    cols = F.im2col(x, (kh, kw), case["stride"], case["padding"], case["dilation"])
+    assert cols.shape == (x.shape[0], x.shape[1] * kh * kw, expected[2] * expected[3])
+    if isinstance(case["padding"], int):                  # the textbook formula with symmetric padding
+        p = case["padding"]
+        assert expected[2] == F.conv_output_size(x.shape[2], kh, sh, p, dh)
+        assert expected[2] == (x.shape[2] + 2 * p - dh * (kh - 1) - 1) // sh + 1
+
+
+@pytest.mark.parametrize("kwargs", [
+    dict(stride=2, padding=1, groups=2),
+    dict(stride=1, padding="same", dilation=2),
+    dict(stride=(2, 1), padding=(0, 2), dilation=(1, 2)),
+    dict(padding="same", kernel=(2, 4)),              # odd total padding: the extra row/column at the end
+])
+def test_conv2d_full_gradcheck_small(kwargs):
+    kernel = kwargs.pop("kernel", (3, 2))
+    x = random_array((2, 4, 5, 6), 0)
+    w = random_array((6, 4 // kwargs.get("groups", 1), *kernel), 1, scale=0.3)
+    b = random_array((6,), 2)
+    check_op(lambda x, w, b: F.conv2d(x, w, b, **kwargs), lambda x, w, b: reference_conv2d(x, w, b, **kwargs),
+             x, w, b, mode="full")
+
+
+def test_conv2d_without_bias_and_partial_requires_grad():
+    x, w = random_array((2, 3, 6, 5), 0), random_array((4, 3, 3, 3), 1)
+    check_op(lambda x, w: F.conv2d(x, w, padding=1), lambda x, w: reference_conv2d(x, w, padding=1), x, w)
+    g = random_array((2, 4, 6, 5), 2)
+    full_x, full_w = tn.Tensor(x, requires_grad=True), tn.Tensor(w, requires_grad=True)
+    F.conv2d(full_x, full_w, padding=1).backward(g)
+    only_x = tn.Tensor(x, requires_grad=True)                  # frozen weight: dx only
+    F.conv2d(only_x, tn.Tensor(w), padding=1).backward(g)
+    only_w = tn.Tensor(w, requires_grad=True)                  # first layer: dW only, no col2im
+    F.conv2d(tn.Tensor(x), only_w, padding=1).backward(g)
+    np.testing.assert_array_equal(only_x.grad, full_x.grad)
+    np.testing.assert_array_equal(only_w.grad, full_w.grad)
+
+
+def test_conv2d_second_backward_rebuilds_the_columns():
+    """backward frees the columns after dW; a retained graph's second backward must rebuild them."""
+    x = tn.Tensor(random_array((2, 3, 6, 6), 0), requires_grad=True)
+    w = tn.Tensor(random_array((4, 3, 3, 3), 1), requires_grad=True)
+    b = tn.Tensor(random_array((4,), 2), requires_grad=True)
+    y = F.conv2d(x, w, b, stride=2, padding=1)
+    g = random_array(y.shape, 3)
+    y.backward(g, retain_graph=True)
+    first = [t.grad.copy() for t in (x, w, b)]
+    y.backward(g)
+    for t, once in zip((x, w, b), first):
+        np.testing.assert_allclose(t.grad, 2 * once, rtol=1e-12)
+
+
+# ---- depthwise ---------------------------------------------------------------------------------------------
+@given(case=conv_cases(depthwise=True))
+def test_depthwise_matches_scipy_and_gradchecks(case):
+    C = case["x"].shape[1]
+    kw = dict(stride=case["stride"], padding=case["padding"], dilation=case["dilation"])
+    check_op(lambda x, w, b: F.depthwise_conv2d(x, w, b, **kw),
+             lambda x, w, b: reference_conv2d(x, w, b, groups=C, **kw),
+             case["x"], case["w"], case["b"], mode="directional")
+
+
+@pytest.mark.parametrize("multiplier", [1, 2, 3])
+def test_depthwise_full_gradcheck_stride2_padding1(multiplier):
+    x = random_array((2, 3, 7, 6), 0)
+    w = random_array((3 * multiplier, 1, 3, 3), 1, scale=0.3)
+    b = random_array((3 * multiplier,), 2)
+    check_op(lambda x, w, b: F.depthwise_conv2d(x, w, b, stride=2, padding=1),
+             lambda x, w, b: reference_conv2d(x, w, b, stride=2, padding=1, groups=3), x, w, b, mode="full")
+
+
+def test_depthwise_full_gradcheck_dilated_same_padding_no_bias():
+    x = random_array((1, 2, 6, 7), 0)
+    w = random_array((4, 1, 2, 3), 1, scale=0.3)            # 'same' totals: 1 (odd) along H, 4 along W
+    check_op(lambda x, w: F.depthwise_conv2d(x, w, padding="same", dilation=(1, 2)),
+             lambda x, w: reference_conv2d(x, w, padding="same", dilation=(1, 2), groups=2), x, w, mode="full")
+
+
+@given(case=conv_cases(depthwise=True))
+@settings(max_examples=10)
+def test_depthwise_equals_conv2d_with_groups_equal_channels(case):
+    """Identity: depthwise_conv2d == conv2d(groups=C), forward and every gradient."""
+    C = case["x"].shape[1]
+    kw = dict(stride=case["stride"], padding=case["padding"], dilation=case["dilation"])
+    outs = []
+    for fn in (lambda x, w, b: F.depthwise_conv2d(x, w, b, **kw), lambda x, w, b: F.conv2d(x, w, b, groups=C, **kw)):
+        ts = [tn.Tensor(a, requires_grad=True) for a in (case["x"], case["w"], case["b"])]
+        y = fn(*ts)
+        y.backward(random_array(y.shape, 7))
+        outs.append([y.data] + [t.grad for t in ts])
+    for a, b in zip(*outs):
+        np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-12)
+
+
+# ---- pointwise ---------------------------------------------------------------------------------------------
+@given(n=st.integers(1, 3), c=st.integers(1, 4), o=st.integers(1, 4), h=st.integers(1, 4), w=st.integers(1, 4),
+       seed=seeds(), with_bias=st.booleans())
+def test_pointwise_matches_reference_and_equals_1x1_conv(n, c, o, h, w, seed, with_bias):
+    x = random_array((n, c, h, w), seed)
+    weight = random_array((o, c, 1, 1), seed + 1)
+    arrays = [x, weight] + ([random_array((o,), seed + 2)] if with_bias else [])
+
+    def reference(x, weight, b=None):
+        y = np.einsum("oc,nchw->nohw", weight[:, :, 0, 0], x)
+        return y if b is None else y + b[:, None, None]
+
+    out = check_op(lambda *t: F.pointwise_conv2d(*t), reference, *arrays, mode="directional")
+    as_conv = F.conv2d(*[tn.Tensor(a) for a in arrays]).data                 # identity: a 1x1 conv2d
+    np.testing.assert_allclose(out, as_conv, rtol=1e-12, atol=1e-12)
+
+
+def test_pointwise_full_gradcheck_and_gradients_equal_conv2d():
+    arrays = [random_array((2, 3, 2, 3), 0), random_array((4, 3, 1, 1), 1), random_array((4,), 2)]
+    check_op(lambda *t: F.pointwise_conv2d(*t), lambda *a: reference_conv2d(*a), *arrays, mode="full")
+    grads = []
+    for fn in (F.pointwise_conv2d, F.conv2d):
+        ts = [tn.Tensor(a, requires_grad=True) for a in arrays]
+        fn(*ts).backward(random_array((2, 4, 2, 3), 3))
+        grads.append([t.grad for t in ts])
+    for a, b in zip(*grads):
+        np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-12)
+
+
+# ---- im2col / col2im ---------------------------------------------------------------------------------------
+@st.composite
+def window_cases(draw):
+    case = draw(conv_cases())
+    x = case["x"]
+    return x, tuple(case["w"].shape[2:]), case["stride"], case["padding"], case["dilation"]
+
+
+@given(case=window_cases())
+def test_im2col_reads_the_documented_pixels(case):
+    """cols[n, (c·kh + i)·kw + j, r·W' + q] = x[n, c, r·s_h + i·d_h − p_top, q·s_w + j·d_w − p_left] (0 outside)."""
+    x, kernel, stride, padding, dilation = case
+    cols = F.im2col(x, kernel, stride, padding, dilation)
+    N, C, H, W = x.shape
+    (kh, kw), (sh, sw), (dh, dw) = kernel, pair(stride), pair(dilation)
+    (pt, pb), (pl, pr) = resolve_padding(padding, kernel, (dh, dw))
+    Ho, Wo = out_size(H, kh, sh, pt, pb, dh), out_size(W, kw, sw, pl, pr, dw)
+    expected = np.zeros((N, C * kh * kw, Ho * Wo))
+    for c in range(C):
+        for i in range(kh):
+            for j in range(kw):
+                for r in range(Ho):
+                    for q in range(Wo):
+                        u, v = r * sh + i * dh - pt, q * sw + j * dw - pl
+                        if 0 <= u < H and 0 <= v < W:
+                            expected[:, (c * kh + i) * kw + j, r * Wo + q] = x[:, c, u, v]
+    np.testing.assert_array_equal(cols, expected)
+
+
+@given(case=window_cases(), seed=seeds())
+def test_col2im_is_the_adjoint_of_im2col(case, seed):
+    """⟨im2col(x), c⟩ = ⟨x, col2im(c)⟩ for random x and c."""
+    x, kernel, stride, padding, dilation = case
+    cols_shape = F.im2col(x, kernel, stride, padding, dilation).shape
+    c = random_array(cols_shape, seed)
+    left = np.vdot(F.im2col(x, kernel, stride, padding, dilation), c)
+    right = np.vdot(x, F.col2im(c, x.shape, kernel, stride, padding, dilation))
+    np.testing.assert_allclose(left, right, rtol=1e-10, atol=1e-10)
+
+
+def test_im2col_and_col2im_keep_float32():
+    x = random_array((1, 2, 5, 5), 0, dtype=np.float32)
+    cols = F.im2col(x, 3, padding=1)
+    assert cols.dtype == np.float32
+    assert F.col2im(cols, x.shape, 3, padding=1).dtype == np.float32
+
+
+# ---- clear errors ------------------------------------------------------------------------------------------
+def test_input_smaller_than_the_dilated_kernel():
+    x, w = np.zeros((1, 2, 4, 9)), np.zeros((3, 2, 3, 3))
+    with pytest.raises(ValueError, match=r"too small.*along H: size 4 \+ padding 0\+0 = 4.*spans 5.*kernel 3, dilation 2"):
+        F.conv2d(x, w, dilation=2)
+    with pytest.raises(ValueError, match="spans 5"):
+        F.depthwise_conv2d(np.zeros((1, 2, 4, 9)), np.zeros((2, 1, 3, 3)), dilation=2)
+    with pytest.raises(ValueError, match="too small"):
+        F.im2col(np.zeros((1, 1, 2, 2)), 3)
+
+
+def test_channel_mismatch_and_groups_errors():
+    with pytest.raises(ValueError, match=r"input has 3 channels.*\(4, 2, 3, 3\).*expects in_channels = .* = 2"):
+        F.conv2d(np.zeros((1, 3, 5, 5)), np.zeros((4, 2, 3, 3)))
+    with pytest.raises(ValueError, match=r"groups=3 must divide both the input channels \(4\) and the output channels \(6"):
+        F.conv2d(np.zeros((1, 4, 5, 5)), np.zeros((6, 2, 3, 3)), groups=3)
+    with pytest.raises(ValueError, match=r"groups=2 must divide .* output channels \(3"):
+        F.conv2d(np.zeros((1, 4, 5, 5)), np.zeros((3, 2, 3, 3)), groups=2)
+    with pytest.raises(ValueError, match=r"C = 3 input channels.*got weight \(4, 1, 3, 3\)"):
+        F.depthwise_conv2d(np.zeros((1, 3, 5, 5)), np.zeros((4, 1, 3, 3)))
+    with pytest.raises(ValueError, match=r"\(out_channels, 3, 1, 1\).*got \(4, 3, 3, 3\)"):
+        F.pointwise_conv2d(np.zeros((1, 3, 5, 5)), np.zeros((4, 3, 3, 3)))
+    with pytest.raises(ValueError, match=r"bias must have shape \(4,\)"):
+        F.conv2d(np.zeros((1, 3, 5, 5)), np.zeros((4, 3, 3, 3)), np.zeros(3))
+    with pytest.raises(ValueError, match=r"4-D \(N, C, H, W\), got shape \(3, 5, 5\)"):
+        F.conv2d(np.zeros((3, 5, 5)), np.zeros((4, 3, 3, 3)))
+
+
+@pytest.mark.parametrize("kwargs, error, pattern", [
+    (dict(stride=0), ValueError, "stride must be >= 1"),
+    (dict(dilation=(1, 0)), ValueError, "dilation must be >= 1"),
+    (dict(padding=-1), ValueError, "padding must be >= 0"),
+    (dict(padding="full"), ValueError, "'valid' or 'same'"),
+    (dict(padding="same", stride=2), ValueError, "padding='same' needs stride 1"),
+    (dict(stride=1.5), TypeError, "stride must be an int or a pair"),
+    (dict(padding=(1, 2, 3)), TypeError, "padding must be an int or a pair"),
+    (dict(groups=0), ValueError, "groups must be a positive int"),
+])
+def test_bad_window_arguments(kwargs, error, pattern):
+    with pytest.raises(error, match=pattern):
+        F.conv2d(np.zeros((1, 2, 5, 5)), np.zeros((2, 2, 3, 3)), **kwargs)
+
+
+def test_im2col_col2im_argument_errors():
+    with pytest.raises(TypeError, match="NumPy arrays, got a Tensor"):
+        F.im2col(tn.Tensor(np.zeros((1, 1, 3, 3))), 2)
+    with pytest.raises(ValueError, match=r"cols has shape \(1, 4, 5\).*columns of shape \(1, 4, 4\)"):
+        F.col2im(np.zeros((1, 4, 5)), (1, 1, 3, 3), 2)
+    with pytest.raises(TypeError, match="kernel_size must be an int or a pair"):
+        F.im2col(np.zeros((1, 1, 3, 3)), None)
