@@ -116,12 +116,12 @@ def test_training_race_plain_is_stuck_and_residual_learns(quick):
 def test_conv_table_obeys_the_theorem(quick):
     text, results = quick
     lines = section(text, 5)
-    if results["conv"] is None:
-        pytest.skip("nn.DepthwiseConv2d / nn.PointwiseConv2d are not available")
     rows = table_rows(lines)
-    assert rows
+    assert [r[0] for r in rows] == [d for d in demo.QUICK_DEPTHS if d <= 8]
     for depth, plain, bound, residual, lo, hi in rows:
         assert plain <= bound and lo <= residual <= hi
+    assert rows[-1][3] > 1e3 * rows[-1][1]
+    assert [r["plain"] for r in results["conv"]["rows"]] == sorted(r["plain"] for r in results["conv"]["rows"])[::-1]
 
 
 def test_caveats_are_measured(quick):
