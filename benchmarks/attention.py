@@ -12,6 +12,8 @@ set_num_threads). Ratio = tinynet time / torch time; the issue's target is <= 1.
     python benchmarks/attention.py                 # 2 threads, 15 reps
     python benchmarks/attention.py --threads 1 --reps 21
     python benchmarks/attention.py --mask causal   # both sides with a causal mask
+    python benchmarks/attention.py --module        # also nn.MultiHeadAttention(256, 4) vs torch's, projections
+                                                   # included (x: B x L x 256, weights copied across)
 """
 from __future__ import annotations
 
@@ -71,6 +73,51 @@ def make_torch(torch, q, k, v, g, causal, fused):
     return step
 
 
+def busy_seconds():
+    """CPU seconds spent by all processes on the machine so far (Linux /proc/stat), or None elsewhere."""
+    try:
+        with open("/proc/stat") as f:
+            fields = [int(v) for v in f.readline().split()[1:]]
+    except (OSError, ValueError):
+        return None
+    idle = fields[3] + (fields[4] if len(fields) > 4 else 0)          # idle + iowait
+    return (sum(fields[:8]) - idle) / os.sysconf("SC_CLK_TCK")
+
+
+def own_seconds():
+    t = os.times()
+    return t.user + t.system
+
+
+def make_module_pair(torch, batch, heads, length, dk, causal):
+    """tinynet nn.MultiHeadAttention and torch.nn.MultiheadAttention with the same weights, fwd+bwd steps."""
+    E = heads * dk
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal((batch, length, E)).astype(np.float32)
+    g = rng.standard_normal((batch, length, E)).astype(np.float32)
+    ours = tn.nn.MultiHeadAttention(E, heads)
+    theirs = torch.nn.MultiheadAttention(E, heads, batch_first=True)
+    ours.load_state_dict({k: v.detach().numpy() for k, v in theirs.state_dict().items()})
+    tx, tg = tn.Tensor(x.copy(), requires_grad=True), torch.tensor(g)
+    px = torch.tensor(x, requires_grad=True)
+    blocked = torch.ones(length, length, dtype=torch.bool).triu(1) if causal else None
+
+    def ours_step():
+        ours.zero_grad()
+        tx.grad = None
+        out = ours(tx, is_causal=causal)
+        out.backward(g)
+        return out.data
+
+    def theirs_step():
+        theirs.zero_grad()
+        px.grad = None
+        out = theirs(px, px, px, attn_mask=blocked, need_weights=False)[0]
+        out.backward(tg)
+        return out.detach().numpy()
+    return ours_step, theirs_step
+
+
 def timed(step):
     start = time.perf_counter()
     step()
@@ -87,6 +134,7 @@ def main():
     parser.add_argument("--reps", type=int, default=15)
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--mask", choices=["none", "causal"], default="none")
+    parser.add_argument("--module", action="store_true", help="also time nn.MultiHeadAttention vs torch's")
     args = parser.parse_args()
     causal = args.mask == "causal"
 
@@ -102,6 +150,9 @@ def main():
         torch.set_num_threads(args.threads)
         steps["torch explicit softmax"] = make_torch(torch, q, k, v, g, causal, fused=False)
         steps["torch F.sdpa"] = make_torch(torch, q, k, v, g, causal, fused=True)
+        if args.module:
+            ours, theirs = make_module_pair(torch, args.batch, args.heads, args.length, args.dk, causal)
+            steps["tinynet MHA module"], steps["torch MHA module"] = ours, theirs
         torch_note = f"torch {torch.__version__}, {args.threads} thread(s)"
     except ImportError:
         torch = None
@@ -120,10 +171,16 @@ def main():
             for step in steps.values():
                 step()
         times = {name: [] for name in steps}
+        busy0, own0, wall0 = busy_seconds(), own_seconds(), time.perf_counter()
         for _ in range(args.reps):
             for name, step in steps.items():
                 times[name].append(timed(step))
+        busy1, own1, wall1 = busy_seconds(), own_seconds(), time.perf_counter()
 
+    if busy0 is not None:
+        others = max(0.0, (busy1 - busy0) - (own1 - own0)) / (wall1 - wall0)
+        print(f"  other processes used {others:.2f} cores during the timed reps"
+              + ("  <- machine busy: 2-thread BLAS timings are unreliable, rerun when quiet" if others > 0.2 else ""))
     medians = {name: statistics.median(t) for name, t in times.items()}
     for name, t in times.items():
         med = medians[name]
@@ -135,6 +192,9 @@ def main():
         print(f"  ratio tinynet / torch explicit softmax = {ratio:.2f}  (per-rep ratios "
               f"{min(per_rep):.2f} .. {max(per_rep):.2f}; target <= 1.3)")
         print(f"  ratio tinynet / torch F.sdpa           = {medians['tinynet'] / medians['torch F.sdpa']:.2f}")
+        if args.module:
+            print(f"  ratio MultiHeadAttention module, tinynet / torch = "
+                  f"{medians['tinynet MHA module'] / medians['torch MHA module']:.2f}")
 
 
 if __name__ == "__main__":
