@@ -395,13 +395,15 @@ def section_caveats(depth, seeds, out):
         med = float(np.median(logs))
         out(f"    {label:<29} width {width:>3}:  {med:>6.1f} [{min(logs):>6.1f}, {max(logs):>6.1f}]   {meaning}")
         rows.append(dict(label=label, median=med, min=min(logs), max=max(logs)))
-    out("    So the dramatic vanishing needs a squashing activation and no normalisation; residual branches must be "
-        "scaled")
-    out("    (1/√L here) or normalised (BatchNorm, Fixup, ...), or the skip sum explodes instead.")
-    out("    Context: He et al. (2016) trained their plain nets *with* batch normalisation, checked that the backward")
+    out("    So the dramatic vanishing is sigmoid's (σ' ≤ 1/4) without normalisation: tanh decays modestly and ReLU with "
+        "He init")
+    out("    not at all. And residual branches must be scaled (1/√L here) or normalised (BatchNorm, Fixup, ...), or the "
+        "skip sum")
+    out("    explodes instead.")
+    out("    Context: He et al. (2016) trained their plain nets *with* batch normalisation, verified that the backward")
     out("    gradients had healthy norms, and attribute the higher training error of deeper plain nets to optimisation")
-    out("    difficulty, not vanishing gradients. This demo is the un-normalised regime (Glorot & Bengio 2010), where")
-    out("    vanishing is real; the skip connection rules it out provably there, and does not claim more than that.")
+    out("    difficulty, not to vanishing gradients. This demo shows the un-normalised regime (Glorot & Bengio 2010),")
+    out("    where vanishing is real and the skip connection provably rules it out; it claims no more than that.")
     return rows
 
 
@@ -522,13 +524,13 @@ def main(argv=None):
 def _verdict(results, out):
     rows = results["depth"]["rows"]
     deep = max(rows, key=lambda r: r["depth"])
-    text = (f"verdict: at depth {deep['depth']} the plain stack passes {deep['plain'].ratio:.1e} of the gradient back to "
-            f"its input, the residual stack {deep['residual'].ratio:.2f}")
+    out(f"verdict: at depth {deep['depth']} the plain stack passes {deep['plain'].ratio:.1e} of the gradient back to "
+        f"its input, the residual stack {deep['residual'].ratio:.2f}.")
     t = results.get("training")
     if t:
-        text += (f"; trained, plain ends at loss {t['plain']['losses'][-1]:.3f} ({100 * t['plain']['accuracy']:.0f}%), "
-                 f"residual at {t['residual']['losses'][-1]:.3f} ({100 * t['residual']['accuracy']:.0f}%)")
-    out(text + ".")
+        out(f"         Trained, the plain net ends at loss {t['plain']['losses'][-1]:.3f} "
+            f"({100 * t['plain']['accuracy']:.0f}% accuracy), the residual net at {t['residual']['losses'][-1]:.3f} "
+            f"({100 * t['residual']['accuracy']:.0f}%).")
 
 
 if __name__ == "__main__":
