@@ -226,6 +226,8 @@ def test_bad_inputs_raise_clear_errors():
         sdpa(q, tn.Tensor(np.zeros((2, 5, 3))), v)
     with pytest.raises(ValueError, match="number of keys S"):
         sdpa(q, k, tn.Tensor(np.zeros((2, 4, 6))))
+    with pytest.raises(ValueError, match="at least one key"):
+        sdpa(q, tn.Tensor(np.zeros((2, 0, 4))), tn.Tensor(np.zeros((2, 0, 6))))
     with pytest.raises(ValueError, match="at least 2 dimensions"):
         sdpa(tn.Tensor(np.zeros(4)), k, v)
     with pytest.raises(ValueError, match="cannot be broadcast"):

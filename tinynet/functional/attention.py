@@ -131,6 +131,8 @@ def _check_inputs(q, k, v):
     if q.shape[-1] != k.shape[-1]:
         raise ValueError(f"{name}: q {q.shape} and k {k.shape} must have the same last axis d_k "
                          f"({q.shape[-1]} != {k.shape[-1]})")
+    if k.shape[-2] == 0:
+        raise ValueError(f"{name}: needs at least one key, got k of shape {k.shape}")
     if k.shape[-2] != v.shape[-2]:
         raise ValueError(f"{name}: k {k.shape} and v {v.shape} must have the same number of keys S on axis -2 "
                          f"({k.shape[-2]} != {v.shape[-2]})")
