@@ -84,6 +84,20 @@ def busy_seconds():
     return (sum(fields[:8]) - idle) / os.sysconf("SC_CLK_TCK")
 
 
+def wait_until_quiet(limit_seconds, window=2.0, threshold=0.1):
+    """Wait (up to limit_seconds) for a window in which other processes use < threshold cores."""
+    deadline = time.perf_counter() + limit_seconds
+    while time.perf_counter() < deadline:
+        busy0, own0, wall0 = busy_seconds(), own_seconds(), time.perf_counter()
+        if busy0 is None:
+            return True
+        time.sleep(window)
+        others = ((busy_seconds() - busy0) - (own_seconds() - own0)) / (time.perf_counter() - wall0)
+        if others < threshold:
+            return True
+    return False
+
+
 def own_seconds():
     t = os.times()
     return t.user + t.system
@@ -135,6 +149,8 @@ def main():
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--mask", choices=["none", "causal"], default="none")
     parser.add_argument("--module", action="store_true", help="also time nn.MultiHeadAttention vs torch's")
+    parser.add_argument("--wait-quiet", type=float, default=0, metavar="S",
+                        help="first wait up to S seconds for other processes to leave the CPUs alone")
     args = parser.parse_args()
     causal = args.mask == "causal"
 
@@ -143,6 +159,8 @@ def main():
     q, k, v, g = (rng.standard_normal(shape).astype(np.float32) for _ in range(4))
     flops = 6 * 2 * args.batch * args.heads * args.length * args.length * args.dk   # 2 GEMMs fwd + 4 bwd
 
+    if args.wait_quiet and not wait_until_quiet(args.wait_quiet):
+        print(f"  (the machine did not become quiet within {args.wait_quiet:g} s; timing anyway)")
     limit, limit_note = thread_limit(args.threads)
     steps = {"tinynet": make_tinynet(q, k, v, g, causal)}
     try:
