@@ -100,7 +100,8 @@ def test_conv2d_output_size_formula(case, with_bias):
     kh, kw = w.shape[2:]
     (sh, sw), (dh, dw) = pair(case["stride"]), pair(case["dilation"])
     (pt, pb), (pl, pr) = resolve_padding(case["padding"], (kh, kw), (dh, dw))
-    expected = (x.shape[0], w.shape[0], out_size(x.shape[2], kh, sh, pt, pb, dh), out_size(x.shape[3], kw, sw, pl, pr, dw))
+    expected = (x.shape[0], w.shape[0],
+                out_size(x.shape[2], kh, sh, pt, pb, dh), out_size(x.shape[3], kw, sw, pl, pr, dw))
     y = F.conv2d(x, w, case["b"] if with_bias else None, case["stride"], case["padding"], case["dilation"],
                  case["groups"])
     assert y.shape == expected
@@ -276,7 +277,8 @@ def test_im2col_and_col2im_keep_float32():
 # ---- clear errors ------------------------------------------------------------------------------------------
 def test_input_smaller_than_the_dilated_kernel():
     x, w = np.zeros((1, 2, 4, 9)), np.zeros((3, 2, 3, 3))
-    with pytest.raises(ValueError, match=r"too small.*along H: size 4 \+ padding 0\+0 = 4.*spans 5.*kernel 3, dilation 2"):
+    with pytest.raises(ValueError,
+                       match=r"too small.*along H: size 4 \+ padding 0\+0 = 4.*spans 5.*kernel 3, dilation 2"):
         F.conv2d(x, w, dilation=2)
     with pytest.raises(ValueError, match="spans 5"):
         F.depthwise_conv2d(np.zeros((1, 2, 4, 9)), np.zeros((2, 1, 3, 3)), dilation=2)
@@ -287,7 +289,8 @@ def test_input_smaller_than_the_dilated_kernel():
 def test_channel_mismatch_and_groups_errors():
     with pytest.raises(ValueError, match=r"input has 3 channels.*\(4, 2, 3, 3\).*expects in_channels = .* = 2"):
         F.conv2d(np.zeros((1, 3, 5, 5)), np.zeros((4, 2, 3, 3)))
-    with pytest.raises(ValueError, match=r"groups=3 must divide both the input channels \(4\) and the output channels \(6"):
+    with pytest.raises(ValueError,
+                       match=r"groups=3 must divide both the input channels \(4\) and the output channels \(6"):
         F.conv2d(np.zeros((1, 4, 5, 5)), np.zeros((6, 2, 3, 3)), groups=3)
     with pytest.raises(ValueError, match=r"groups=2 must divide .* output channels \(3"):
         F.conv2d(np.zeros((1, 4, 5, 5)), np.zeros((3, 2, 3, 3)), groups=2)

@@ -333,7 +333,7 @@ def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
                              x.shape, geo, np.result_type(weight.data, g))
         if bias is None:
             return dx, dw
-        db = g.sum(axis=(0, 2, 3)) if bias.requires_grad else None
+        db = np.einsum("nohw->o", g) if bias.requires_grad else None   # Σ over images, pixels
         return dx, dw, db
 
     return make_result("conv2d", y, inputs, backward)
@@ -437,7 +437,7 @@ def depthwise_conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1):
             dx = np.ascontiguousarray(dxf.reshape(C, N, Hp, Wp)[:, :, pt:pt + H, pl:pl + W].transpose(1, 0, 2, 3))
         if bias is None:
             return dx, dw
-        db = g.sum(axis=(0, 2, 3)) if bias.requires_grad else None
+        db = np.einsum("nohw->o", g) if bias.requires_grad else None   # Σ over images, pixels
         return dx, dw, db
 
     return make_result("depthwise_conv2d", y, inputs, backward)
@@ -483,7 +483,7 @@ def pointwise_conv2d(x, weight, bias=None):
         dw = np.matmul(G, X.swapaxes(1, 2)).sum(axis=0).reshape(weight.shape) if weight.requires_grad else None
         if bias is None:
             return dx, dw
-        db = g.sum(axis=(0, 2, 3)) if bias.requires_grad else None
+        db = np.einsum("nohw->o", g) if bias.requires_grad else None   # Σ over images, pixels
         return dx, dw, db
 
     return make_result("pointwise_conv2d", y, inputs, backward)
