@@ -52,6 +52,18 @@ def test_fit_is_reproducible_with_a_seed_and_records_validation():
     assert all(len(v) == 3 for v in runs[0].history.values())
 
 
+def test_initial_epoch_continues_the_numbering_like_keras():
+    x, y = two_spirals(10)
+    model = make_model()
+    log = io.StringIO()
+    history = fit(model, F.cross_entropy, tn.optim.SGD(model.parameters(), lr=0.1), x, y, epochs=5,
+                  initial_epoch=3, batch_size=10, stream=log)
+    assert history.epoch == [3, 4] and len(history["loss"]) == 2
+    assert [line[:9] for line in log.getvalue().splitlines()] == ["Epoch 4/5", "Epoch 5/5"]
+    with pytest.raises(ValueError, match="initial_epoch"):
+        fit(model, F.cross_entropy, tn.optim.SGD(model.parameters(), lr=0.1), x, y, epochs=2, initial_epoch=3)
+
+
 def test_epoch_loss_is_the_example_weighted_mean_of_batch_losses():
     # lr = 0: the weights never move, so every batch loss is the loss of the fixed model on that batch and
     # the epoch's loss must equal the full-data loss, whatever the (uneven) batch split.

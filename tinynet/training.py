@@ -134,7 +134,7 @@ class _Progress:
 
 
 def fit(model, loss_fn, optimizer, x, y, epochs=1, batch_size=32, validation_data=None, metrics=("accuracy",),
-        shuffle=True, seed=None, verbose=1, stream=None):
+        shuffle=True, seed=None, verbose=1, stream=None, initial_epoch=0):
     """Train ``model`` on ``(x, y)`` and return a ``History``.
 
     model: a Module; its output for a batch is passed to ``loss_fn(output, target)``, which returns a scalar
@@ -148,6 +148,8 @@ def fit(model, loss_fn, optimizer, x, y, epochs=1, batch_size=32, validation_dat
         (so they lag the weights a little, as in Keras).
     shuffle, seed: a fresh permutation each epoch from ``np.random.default_rng(seed)``; fixed seed, same order.
     verbose: 1 prints one progress line per epoch, 0 nothing. ``stream``: where to print (default stdout).
+    initial_epoch: as in Keras, to continue an earlier run: epochs ``initial_epoch .. epochs-1`` are trained
+        (``fit(..., epochs=30, initial_epoch=25)`` trains 5 more, numbered 26/30 .. 30/30).
 
     The model is put in training mode (``model.train()``) for the epochs and left in training mode.
     """
@@ -155,6 +157,8 @@ def fit(model, loss_fn, optimizer, x, y, epochs=1, batch_size=32, validation_dat
     batch_size = _check_batch_size(batch_size, "fit")
     if not isinstance(epochs, (int, np.integer)) or epochs < 0:
         raise ValueError(f"fit: epochs must be a non-negative integer, got {epochs!r}")
+    if not isinstance(initial_epoch, (int, np.integer)) or not 0 <= initial_epoch <= epochs:
+        raise ValueError(f"fit: initial_epoch must be an integer in [0, epochs={epochs}], got {initial_epoch!r}")
     if validation_data is not None:
         if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
             raise ValueError("fit: validation_data must be a pair (x_val, y_val)")
@@ -167,7 +171,7 @@ def fit(model, loss_fn, optimizer, x, y, epochs=1, batch_size=32, validation_dat
     n_batches = -(-n // batch_size)
     width = len(str(epochs))
 
-    for epoch in range(epochs):
+    for epoch in range(initial_epoch, epochs):
         model.train()
         order = rng.permutation(n) if shuffle else np.arange(n)
         sums = {"loss": 0.0, **{name: 0.0 for name, _ in metric_fns}}
