@@ -176,8 +176,10 @@ def test_params_without_grad_are_skipped_and_zero_grad_forgets():
     opt.zero_grad()
     assert a.grad is None and b.grad is None
     a.grad = np.ones(2)
+    kept = a.grad
     opt.zero_grad(set_to_none=False)
     np.testing.assert_array_equal(a.grad, [0.0, 0.0])
+    assert a.grad is kept and b.grad is None                  # zeroed in place; a missing grad stays missing
 
 
 @pytest.mark.parametrize("make_opt", [lambda P: SGD(P, lr=0.1, momentum=0.9), lambda P: Adam(P, lr=0.1)])

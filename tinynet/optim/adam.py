@@ -54,26 +54,32 @@ class Adam(Optimizer):
         state["step"] += 1
         t = state["step"]
         m, v = state["exp_avg"], state["exp_avg_sq"]
+        buf = self._buffer(state, "scratch", p.data)       # reused every step: no new arrays, no page faults
+        # The formulas of the docstring, computed in place (``out=``) because allocating and freeing four
+        # parameter-sized temporaries per step costs more than the arithmetic for large layers.
         g = grad
         if self.weight_decay:
             if self.decoupled_weight_decay:
-                p.data *= 1 - self.lr * self.weight_decay
+                p.data *= 1 - self.lr * self.weight_decay                   # θ = θ·(1 − lr·λ)
             else:
-                g = grad + self.weight_decay * p.data        # a new array: p.grad untouched
+                g = self._buffer(state, "decayed_grad", p.data)
+                np.multiply(p.data, self.weight_decay, out=g)
+                g += grad                                                   # g = ∇ + λθ  (p.grad untouched)
         m *= beta1
-        m += (1 - beta1) * g
-        g2 = g * g
-        g2 *= 1 - beta2
+        np.multiply(g, 1 - beta1, out=buf)
+        m += buf                                                            # m = β₁m + (1 − β₁)g
         v *= beta2
-        v += g2
+        np.multiply(g, g, out=buf)
+        buf *= 1 - beta2
+        v += buf                                                            # v = β₂v + (1 − β₂)g²
         bias_correction1 = 1 - beta1 ** t
         bias_correction2 = 1 - beta2 ** t
-        denom = np.sqrt(v)
-        denom /= math.sqrt(bias_correction2)
-        denom += self.eps
-        update = m / denom
-        update *= self.lr / bias_correction1
-        p.data -= update
+        np.sqrt(v, out=buf)
+        buf /= math.sqrt(bias_correction2)
+        buf += self.eps                                                     # √v̂ + ε
+        np.divide(m, buf, out=buf)
+        buf *= self.lr / bias_correction1                                   # lr·m̂ / (√v̂ + ε)
+        p.data -= buf
 
 
 class AdamW(Adam):

@@ -53,12 +53,15 @@ class Optimizer:
         self._defaults = defaults
 
     def zero_grad(self, set_to_none=True):
-        """Forget the accumulated gradients: ``p.grad = None`` (PyTorch's default), or fill with 0."""
+        """Forget the accumulated gradients: ``p.grad = None`` (PyTorch's default), or with ``set_to_none=False``
+        fill the existing arrays with 0 in place (PyTorch's ``grad.zero_()``), so the next backward adds into
+        them without allocating new arrays. (This is the one place an optimizer writes into ``p.grad``, because
+        you asked it to; ``step()`` never does.)"""
         for p in self.params:
             if set_to_none:
                 p.grad = None
             elif p.grad is not None:
-                p.grad = np.zeros_like(p.data)
+                p.grad.fill(0)
 
     def step(self):
         """Apply one update to every parameter that has a gradient."""
@@ -73,6 +76,16 @@ class Optimizer:
 
     def _update(self, p, grad, state):
         raise NotImplementedError
+
+    @staticmethod
+    def _buffer(state, name, like):
+        """A parameter-sized work array kept in ``state`` and reused every step (made on first use). Reusing it
+        instead of allocating temporaries matters for speed: freeing and re-allocating large arrays makes the
+        OS hand out fresh pages, and those page faults can cost more than the update's arithmetic."""
+        buf = state.get(name)
+        if buf is None:
+            buf = state[name] = np.empty_like(like)
+        return buf
 
     def state_dict(self):
         """The hyper-parameters, the step count and copies of the state arrays (by parameter position)."""

@@ -37,13 +37,25 @@ class SGD(Optimizer):
                          nesterov=nesterov)
 
     def _update(self, p, grad, state):
-        g = grad + self.weight_decay * p.data if self.weight_decay else grad   # a new array: p.grad untouched
+        g = grad
+        if self.weight_decay:
+            g = self._buffer(state, "decayed_grad", p.data)
+            np.multiply(p.data, self.weight_decay, out=g)
+            g += grad                                             # g = ∇ + λθ, in our buffer: p.grad untouched
         if self.momentum:
-            buf = state.get("momentum_buffer")
-            if buf is None:
-                buf = state["momentum_buffer"] = np.array(g, copy=True)       # owned, never the grad itself
+            b = state.get("momentum_buffer")
+            if b is None:
+                b = state["momentum_buffer"] = np.array(g, copy=True)         # owned, never the grad itself
             else:
-                buf *= self.momentum
-                buf += (1 - self.dampening) * g
-            g = g + self.momentum * buf if self.nesterov else buf
-        p.data -= self.lr * g
+                b *= self.momentum
+                b += (1 - self.dampening) * g if self.dampening else g        # b = μb + (1 − τ)g
+            if self.nesterov:
+                lookahead = self._buffer(state, "nesterov", p.data)
+                np.multiply(b, self.momentum, out=lookahead)
+                lookahead += g                                                # g + μb
+                g = lookahead
+            else:
+                g = b
+        step = self._buffer(state, "step", p.data)
+        np.multiply(g, self.lr, out=step)
+        p.data -= step                                                        # θ = θ − lr·g

@@ -1,0 +1,251 @@
+"""Benchmark: one full training step (forward, cross-entropy, backward, Adam update), tinynet vs PyTorch.
+
+Workloads (issue 5), float32:
+    mlp   MLP 784-256-256-10 with ReLU, batch 256                                     target ratio <= 1.0
+    seed  the seed article's model (demos/seed_model.py: conv stem, two residual SeparableConv2d blocks,
+          SelfAttention2d, GlobalAvgPool2d, Linear) on a batch of 64 1x28x28 inputs;  target ratio <= 2.2
+          the stem's stride-2 conv gives a 14x14 map, so attention runs over 196 positions
+          (--stem-stride 4: a 7x7 map, 49 positions)
+One step = zero_grad; loss = cross_entropy(model(x), y); loss.backward(); optimizer.step(). The torch models
+have the same architecture and start from the same weights (copied through state_dict: the names match), and
+the first step is checked to give the same loss and the same updated weights.
+
+Timing as in the other benchmarks: implementations interleaved in one process, median over --reps rounds;
+rounds during which other processes used more than 0.25 cores are discarded and re-run (counted in the
+output). Both sides use --threads threads (NumPy's BLAS through threadpoolctl when it is installed, torch via
+set_num_threads). Ratio = tinynet time / torch time. When torch is absent, tinynet's times are printed alone.
+
+    python benchmarks/train_step.py                  # both workloads, 2 threads
+    python benchmarks/train_step.py --threads 1 --reps 21 --workload seed --stem-stride 4
+"""
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import statistics
+import sys
+import time
+
+import numpy as np
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+import tinynet as tn  # noqa: E402
+from tinynet import functional as F  # noqa: E402
+from demos.seed_model import SeedModel  # noqa: E402
+
+
+# ---- tinynet models ------------------------------------------------------------------------------------------
+def tinynet_mlp():
+    nn = tn.nn
+    return nn.Sequential(nn.Linear(784, 256), nn.ReLU(), nn.Linear(256, 256), nn.ReLU(), nn.Linear(256, 10))
+
+
+def tinynet_step(model, x, y):
+    optimizer = tn.optim.Adam(model.parameters(), lr=1e-3)
+    tx = tn.Tensor(x)
+
+    def step():
+        optimizer.zero_grad()
+        loss = F.cross_entropy(model(tx), y)
+        loss.backward()
+        optimizer.step()
+        return loss.item()
+    return step
+
+
+# ---- the same models in torch --------------------------------------------------------------------------------
+def torch_models(torch):
+    nn = torch.nn
+
+    def mlp():
+        return nn.Sequential(nn.Linear(784, 256), nn.ReLU(), nn.Linear(256, 256), nn.ReLU(), nn.Linear(256, 10))
+
+    class Separable(nn.Module):
+        def __init__(self, c, o):
+            super().__init__()
+            self.depthwise = nn.Conv2d(c, c, 3, padding=1, groups=c, bias=False)
+            self.pointwise = nn.Conv2d(c, o, 1)
+
+        def forward(self, x):
+            return self.pointwise(self.depthwise(x))
+
+    class Residual(nn.Module):
+        def __init__(self, block):
+            super().__init__()
+            self.block = block
+
+        def forward(self, x):
+            return x + self.block(x)
+
+    class SelfAttention2d(nn.Module):
+        def __init__(self, c, heads):
+            super().__init__()
+            self.norm = nn.LayerNorm(c)
+            self.attn = nn.MultiheadAttention(c, heads, batch_first=True)
+
+        def forward(self, x):
+            n, c, h, w = x.shape
+            t = self.norm(x.reshape(n, c, h * w).transpose(1, 2))
+            out = self.attn(t, t, t, need_weights=False)[0]
+            return x + out.transpose(1, 2).reshape(n, c, h, w)
+
+    class Seed(nn.Module):
+        def __init__(self, stem_stride, channels=64, stem_channels=32):
+            super().__init__()
+            self.stem = nn.Sequential(nn.Conv2d(1, stem_channels, 3, padding=1), nn.ReLU(),
+                                      nn.Conv2d(stem_channels, channels, 3, stride=stem_stride, padding=1), nn.ReLU())
+            self.block1 = Residual(nn.Sequential(Separable(channels, channels), nn.ReLU()))
+            self.block2 = Residual(nn.Sequential(Separable(channels, channels), nn.ReLU()))
+            self.attention = SelfAttention2d(channels, 1)
+            self.head = nn.Linear(channels, 10)
+
+        def forward(self, x):
+            x = self.attention(self.block2(self.block1(self.stem(x))))
+            return self.head(x.mean(dim=(2, 3)))
+
+    return mlp, Seed
+
+
+def torch_step(torch, model, x, y):
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+    tx, ty = torch.tensor(x), torch.tensor(y)
+
+    def step():
+        optimizer.zero_grad()
+        loss = torch.nn.functional.cross_entropy(model(tx), ty)
+        loss.backward()
+        optimizer.step()
+        return loss.item()
+    return step
+
+
+# ---- timing helpers ------------------------------------------------------------------------------------------
+def thread_limit(threads):
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:
+        return contextlib.nullcontext(), "threadpoolctl not installed: NumPy uses its default BLAS threads"
+    return threadpool_limits(limits=threads), f"NumPy BLAS limited to {threads} thread(s) by threadpoolctl"
+
+
+def busy_seconds():
+    """CPU seconds used by all processes so far (Linux /proc/stat), or None elsewhere."""
+    try:
+        with open("/proc/stat") as f:
+            fields = [int(v) for v in f.readline().split()[1:]]
+    except (OSError, ValueError):
+        return None
+    idle = fields[3] + (fields[4] if len(fields) > 4 else 0)
+    return (sum(fields[:8]) - idle) / os.sysconf("SC_CLK_TCK")
+
+
+def own_seconds():
+    t = os.times()
+    return t.user + t.system
+
+
+def timed(step):
+    start = time.perf_counter()
+    step()
+    return time.perf_counter() - start
+
+
+def run_interleaved(steps, reps, warmup):
+    """Median seconds per step for each implementation; rounds disturbed by other processes are re-run."""
+    for _ in range(warmup):
+        for step in steps.values():
+            step()
+    times = {name: [] for name in steps}
+    kept = discarded = 0
+    while kept < reps and kept + discarded < 4 * reps:
+        busy0, own0, wall0 = busy_seconds(), own_seconds(), time.perf_counter()
+        round_times = {name: timed(step) for name, step in steps.items()}
+        if busy0 is not None:
+            others = ((busy_seconds() - busy0) - (own_seconds() - own0)) / (time.perf_counter() - wall0)
+            if others > 0.25:
+                discarded += 1
+                continue
+        kept += 1
+        for name, t in round_times.items():
+            times[name].append(t)
+    return {name: statistics.median(ts) if ts else float("nan") for name, ts in times.items()}, kept, discarded
+
+
+def build(workload, torch, stem_stride):
+    """(description, {name: step}) for one workload, with the first step checked against torch."""
+    rng = np.random.default_rng(0)
+    if workload == "mlp":
+        x = rng.standard_normal((256, 784)).astype(np.float32)
+        y = rng.integers(0, 10, 256)
+        tn.manual_seed(0)
+        ours = tinynet_mlp()
+        text = "MLP 784-256-256-10 (ReLU), batch 256, cross-entropy + Adam"
+    else:
+        x = rng.standard_normal((64, 1, 28, 28)).astype(np.float32)
+        y = rng.integers(0, 10, 64)
+        tn.manual_seed(0)
+        ours = SeedModel(stem_stride=stem_stride)
+        side = (28 + stem_stride - 1) // stem_stride
+        text = (f"seed model, batch 64 x 1x28x28, attention over {side}x{side} = {side * side} positions, "
+                f"cross-entropy + Adam")
+    steps = {"tinynet": tinynet_step(ours, x, y)}
+    if torch is None:
+        return text, steps, None
+    mlp, Seed = torch_models(torch)
+    theirs = mlp() if workload == "mlp" else Seed(stem_stride)
+    state = ours.state_dict()
+    theirs_keys = set(theirs.state_dict())
+    if set(state) != theirs_keys:
+        raise RuntimeError(f"parameter names differ: {sorted(set(state) ^ theirs_keys)}")
+    theirs.load_state_dict({k: torch.tensor(v) for k, v in state.items()})
+    steps["torch"] = torch_step(torch, theirs, x, y)
+    # one checked step on both sides (from the same weights), then the timing continues from there
+    loss_ours, loss_theirs = steps["tinynet"](), steps["torch"]()
+    worst = 0.0
+    their_state = theirs.state_dict()
+    for name, value in ours.state_dict().items():
+        other = their_state[name].detach().numpy()
+        worst = max(worst, float(np.max(np.abs(value - other))))
+    check = f"check after one step: loss {loss_ours:.6f} vs {loss_theirs:.6f}, max |Δweight| {worst:.1e}"
+    return text, steps, check
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--workload", choices=["mlp", "seed", "both"], default="both")
+    parser.add_argument("--stem-stride", type=int, default=2, help="2: 14x14 attention map (default), 4: 7x7")
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--reps", type=int, default=15)
+    parser.add_argument("--warmup", type=int, default=3)
+    args = parser.parse_args()
+
+    limit, limit_note = thread_limit(args.threads)
+    try:
+        import torch
+        torch.set_num_threads(args.threads)
+        torch_note = f"torch {torch.__version__}, {args.threads} thread(s)"
+    except ImportError:
+        torch = None
+        torch_note = "torch is not importable: printing tinynet's numbers only"
+    print(f"one training step (fwd + cross-entropy + bwd + Adam), float32; {args.reps} interleaved reps, median")
+    print(f"  {limit_note}; {torch_note}")
+    targets = {"mlp": 1.0, "seed": 2.2}
+    workloads = ["mlp", "seed"] if args.workload == "both" else [args.workload]
+    with limit:
+        for workload in workloads:
+            text, steps, check = build(workload, torch, args.stem_stride)
+            print(f"\n{text}")
+            if check:
+                print(f"  {check}")
+            medians, kept, discarded = run_interleaved(steps, args.reps, args.warmup)
+            for name, t in medians.items():
+                print(f"  {name:<8} {t * 1e3:8.2f} ms per step")
+            if "torch" in medians:
+                ratio = medians["tinynet"] / medians["torch"]
+                print(f"  ratio tinynet/torch = {ratio:.2f}   (target <= {targets[workload]:.1f}; {kept} rounds kept, "
+                      f"{discarded} discarded for other processes' CPU use)")
+
+
+if __name__ == "__main__":
+    main()
