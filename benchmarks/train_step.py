@@ -17,6 +17,12 @@ set_num_threads). Ratio = tinynet time / torch time. When torch is absent, tinyn
 
     python benchmarks/train_step.py                  # both workloads, 2 threads
     python benchmarks/train_step.py --threads 1 --reps 21 --workload seed --stem-stride 4
+    python benchmarks/train_step.py --isolated 3     # also: each side alone in its own process, 3 times each
+
+Why --isolated: torch's OpenMP threads (libgomp) and NumPy's OpenBLAS threads in ONE process slow each other
+down (see /work/shared/notes/performance.md, section 6), by up to 3x for the small seed-model kernels. Interleaving
+is fair to machine noise but not to that; isolated runs (alternating tinynet / torch processes) are fair to that
+but not to noise. The honest answer is both numbers, so --isolated prints both.
 """
 from __future__ import annotations
 
@@ -172,7 +178,7 @@ def run_interleaved(steps, reps, warmup):
     return {name: statistics.median(ts) if ts else float("nan") for name, ts in times.items()}, kept, discarded
 
 
-def build(workload, torch, stem_stride):
+def build(workload, torch, stem_stride, check=True):
     """(description, {name: step}) for one workload, with the first step checked against torch."""
     rng = np.random.default_rng(0)
     if workload == "mlp":
@@ -192,6 +198,8 @@ def build(workload, torch, stem_stride):
     steps = {"tinynet": tinynet_step(ours, x, y)}
     if torch is None:
         return text, steps, None
+    if not check:                       # --only torch: the torch side alone, same initial weights
+        steps = {}
     mlp, Seed = torch_models(torch)
     theirs = mlp() if workload == "mlp" else Seed(stem_stride)
     state = ours.state_dict()
@@ -200,6 +208,8 @@ def build(workload, torch, stem_stride):
         raise RuntimeError(f"parameter names differ: {sorted(set(state) ^ theirs_keys)}")
     theirs.load_state_dict({k: torch.tensor(v) for k, v in state.items()})
     steps["torch"] = torch_step(torch, theirs, x, y)
+    if not check:
+        return text, steps, None
     # one checked step on both sides (from the same weights), then the timing continues from there
     loss_ours, loss_theirs = steps["tinynet"](), steps["torch"]()
     worst = 0.0
@@ -211,6 +221,32 @@ def build(workload, torch, stem_stride):
     return text, steps, check
 
 
+def time_alone(workload, side, args):
+    """Median ms per step of one side in a fresh process (``--only``), so that it shares no thread pools."""
+    import json
+    import subprocess
+    command = [sys.executable, os.path.abspath(__file__), "--workload", workload, "--only", side,
+               "--stem-stride", str(args.stem_stride), "--threads", str(args.threads), "--reps", str(args.reps),
+               "--warmup", str(args.warmup)]
+    out = subprocess.run(command, capture_output=True, text=True, check=True).stdout
+    return json.loads(out.strip().splitlines()[-1])["ms"]
+
+
+def only(args):
+    """--only tinynet|torch: time one side alone and print {"ms": median} (used by --isolated)."""
+    import json
+    limit, _ = thread_limit(args.threads)
+    torch = None
+    if args.only == "torch":
+        import torch
+        torch.set_num_threads(args.threads)
+    with limit:
+        _, steps, _ = build(args.workload, torch, args.stem_stride, check=False)
+        name = "tinynet" if args.only == "tinynet" else "torch"
+        medians, _, _ = run_interleaved({name: steps[name]}, args.reps, args.warmup)
+    print(json.dumps({"ms": medians[name] * 1e3}))
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--workload", choices=["mlp", "seed", "both"], default="both")
@@ -218,7 +254,12 @@ def main():
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--reps", type=int, default=15)
     parser.add_argument("--warmup", type=int, default=3)
+    parser.add_argument("--isolated", type=int, default=0, metavar="K",
+                        help="also time each side alone in K fresh processes per side, alternating")
+    parser.add_argument("--only", choices=["tinynet", "torch"], help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.only:
+        return only(args)
 
     limit, limit_note = thread_limit(args.threads)
     try:
@@ -245,6 +286,14 @@ def main():
                 ratio = medians["tinynet"] / medians["torch"]
                 print(f"  ratio tinynet/torch = {ratio:.2f}   (target <= {targets[workload]:.1f}; {kept} rounds kept, "
                       f"{discarded} discarded for other processes' CPU use)")
+            if args.isolated and torch is not None:
+                alone = {"tinynet": [], "torch": []}
+                for _ in range(args.isolated):
+                    for side in alone:
+                        alone[side].append(time_alone(workload, side, args))
+                ours, theirs = (statistics.median(alone[side]) for side in ("tinynet", "torch"))
+                print(f"  isolated processes ({args.isolated} per side, median of medians): tinynet {ours:.2f} ms, "
+                      f"torch {theirs:.2f} ms, ratio {ours / theirs:.2f}")
 
 
 if __name__ == "__main__":
