@@ -140,7 +140,9 @@ def fit(model, loss_fn, optimizer, x, y, epochs=1, batch_size=32, validation_dat
     model: a Module; its output for a batch is passed to ``loss_fn(output, target)``, which returns a scalar
         Tensor (e.g. ``F.cross_entropy``); ``optimizer``: e.g. ``tn.optim.Adam(model.parameters())``.
     x, y: arrays (or Tensors) with the examples along axis 0. Each batch reaches the model as a Tensor
-        ``x[idx]`` and the loss as a Tensor ``y[idx]`` (integer classes stay integers).
+        ``x[idx]`` and the loss as a Tensor ``y[idx]`` (integer classes stay integers). Arrays keep their dtype,
+        so give a float32 model float32 inputs (``x.astype(np.float32)``): float64 inputs would make every
+        layer compute in float64.
     epochs, batch_size: the last batch of an epoch may be smaller.
     validation_data: ``(x_val, y_val)``, evaluated after each epoch (``val_loss``, ``val_<metric>``).
     metrics: names ("accuracy") or functions ``f(output_array, target_array) -> float``; averaged over the
