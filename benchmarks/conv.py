@@ -2,6 +2,7 @@
 
     python benchmarks/conv.py                 # 2 threads (the project's reference setting), 7 reps
     python benchmarks/conv.py --threads 1 --reps 11
+    python benchmarks/conv.py --processes 5     # median over 5 fresh processes (the ratio moves between runs)
     python benchmarks/conv.py --only depthwise
 
 For each workload it prints tinynet's median time and, when torch is importable, torch's median and the ratio
@@ -22,12 +23,20 @@ step); a round during which they used more than 0.25 cores is thrown away and ru
 rounds in all), since a 2-thread BLAS collapses when another job takes a core. The table says how many rounds
 were kept and discarded, and the average load of others during the kept ones. ``--wait-quiet S`` first waits
 (up to S seconds) for a quiet machine.
-Ratios are printed, never asserted: timing is noisy (see /work/shared/notes/performance.md §6).
+``--mallopt`` sets glibc's M_MMAP_THRESHOLD and M_TRIM_THRESHOLD high before anything runs, so freed big
+buffers stay in the heap instead of going back to the OS and being page-faulted in again at the next step (see
+performance.md §6.3). It applies to the whole process, torch included; tinynet's conv steps allocate tens of MB of
+temporaries and gain the most (measured here: depthwise 25-35 ms -> 18-22 ms).
+
+Ratios are printed, never asserted: timing is noisy (see /work/shared/notes/performance.md §6). Between
+processes the medians move by up to ±30 % on both sides, so compare the median ratio of several runs.
 """
 from __future__ import annotations
 
 import argparse
+import json
 import os
+import subprocess
 import sys
 import time
 import tracemalloc
@@ -176,45 +185,111 @@ def measure(kind, x_shape, w_shape, reps, warmup, rng, pause, noise_limit=0.25):
                 kept=len(ours), discarded=discarded, others=others_total / max(wall_total, 1e-9))
 
 
+def keep_freed_memory():
+    """glibc: serve big allocations from the heap and never trim it (Linux only; returns False elsewhere)."""
+    try:
+        import ctypes
+        libc = ctypes.CDLL("libc.so.6")
+    except OSError:
+        return False
+    m_trim_threshold, m_mmap_threshold = -1, -3
+    return bool(libc.mallopt(m_mmap_threshold, 1 << 30)) and bool(libc.mallopt(m_trim_threshold, 2**31 - 1))
+
+
+def run_here(args):
+    """Every selected workload in this process: a list of result dicts (see ``measure``)."""
+    if args.mallopt and not keep_freed_memory():
+        print("(--mallopt: glibc's mallopt is not available here; running without it)")
+    if torch is not None:
+        torch.set_num_threads(args.threads)
+    if threadpool_limits is not None:
+        threadpool_limits(args.threads)
+    if args.wait_quiet and not wait_until_quiet(args.wait_quiet):
+        print(f"(the machine did not become quiet within {args.wait_quiet:g} s; timing anyway)")
+    rng = np.random.default_rng(0)
+    results = []
+    for name, x_shape, w_shape, kind, target in WORKLOADS:
+        if args.only and args.only not in name:
+            continue
+        r = measure(kind, x_shape, w_shape, args.reps, args.warmup, rng, args.pause)
+        results.append(dict(r, name=name, target=target))
+    return results
+
+
+def run_in_processes(args):
+    """Run this script ``args.processes`` times in fresh processes; per workload, collect each run's medians."""
+    command = [sys.executable, os.path.abspath(__file__), "--json", "--processes", "1"]
+    for flag in ("threads", "reps", "warmup", "pause", "wait_quiet"):
+        command += [f"--{flag.replace('_', '-')}", str(getattr(args, flag))]
+    command += (["--only", args.only] if args.only else []) + (["--mallopt"] if args.mallopt else [])
+    runs = []
+    for _ in range(args.processes):
+        out = subprocess.run(command, capture_output=True, text=True, check=True).stdout
+        runs.append(json.loads(out.strip().splitlines()[-1]))
+    merged = []
+    for k, first in enumerate(runs[0]):
+        per_run = [run[k] for run in runs if run[k]["kept"] > 0]
+        merged.append(dict(first, runs=per_run))
+    return merged
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--reps", type=int, default=7)
     parser.add_argument("--warmup", type=int, default=2)
     parser.add_argument("--pause", type=float, default=0.2, help="seconds of sleep before each timed step")
+    parser.add_argument("--processes", type=int, default=1,
+                        help="run in K fresh processes and report the median over them (and the range of ratios)")
     parser.add_argument("--wait-quiet", type=float, default=0, metavar="S",
                         help="first wait up to S seconds for other processes to go quiet")
     parser.add_argument("--only", default=None, help="run only workloads whose name contains this text")
+    parser.add_argument("--mallopt", action="store_true",
+                        help="keep freed big buffers in the heap (glibc mallopt), for both tinynet and torch")
+    parser.add_argument("--json", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
 
-    if torch is not None:
-        torch.set_num_threads(args.threads)
-    limits = threadpool_limits(args.threads) if threadpool_limits is not None else None
+    if args.json:                                   # a child of --processes: results as one JSON line
+        print(json.dumps(run_here(args)))
+        return
     print(f"tinynet conv benchmark: float32 forward+backward, {args.threads} thread(s), median of {args.reps} "
-          f"interleaved reps; numpy {np.__version__}"
+          f"interleaved reps" + (f" in each of {args.processes} processes" if args.processes > 1 else "")
+          + f"; numpy {np.__version__}"
           + (f", torch {torch.__version__}" if torch is not None else ", torch not installed (tinynet only)")
-          + ("" if limits is not None else "; threadpoolctl absent: BLAS threads left at their default"))
-    if args.wait_quiet and not wait_until_quiet(args.wait_quiet):
-        print(f"(the machine did not become quiet within {args.wait_quiet:g} s; timing anyway)")
+          + ("" if threadpool_limits is not None else "; threadpoolctl absent: BLAS threads left at their default")
+          + ("; glibc mallopt: freed memory kept" if args.mallopt else ""))
+    if args.processes > 1:
+        results = run_in_processes(args)
+    else:
+        results = [dict(r, runs=[r] if r["kept"] else []) for r in run_here(args)]
     header = (f"{'workload':<29} {'tinynet ms':>10} {'torch ms':>9} {'ratio':>6} {'target':>7} {'peak mem':>9}"
-              f"  rounds kept/discarded, others' load")
+              + ("  ratio range over processes" if args.processes > 1 else "  rounds kept/discarded, others' load"))
     print(header)
     print("-" * len(header))
-    rng = np.random.default_rng(0)
-    for name, x_shape, w_shape, kind, target in WORKLOADS:
-        if args.only and args.only not in name:
-            continue
-        r = measure(kind, x_shape, w_shape, args.reps, args.warmup, rng, args.pause)
-        if r["kept"] == 0:
-            print(f"{name:<29} no timing: other processes used > 0.25 cores in all {r['discarded']} rounds "
+    for r in results:
+        runs = r["runs"]
+        if not runs:
+            print(f"{r['name']:<29} no timing: other processes used > 0.25 cores in every round "
                   f"(peak mem {r['mem']:.1f}x)")
             continue
-        ratio = f"{r['ours'] / r['theirs']:6.2f}" if r["theirs"] else "   n/a"
-        their_text = f"{r['theirs']:9.1f}" if r["theirs"] else "      n/a"
-        print(f"{name:<29} {r['ours']:10.1f} {their_text} {ratio} {'<=' + format(target, '.1f') + 'x':>7} "
-              f"{r['mem']:8.1f}x  {r['kept']}/{r['discarded']}, {r['others']:.2f} cores")
-    print(f"peak mem = tracemalloc peak of one forward+backward / input bytes (target for conv3x3: "
-          f"<= {MEMORY_TARGET:.0f}x).\nA round is discarded when other processes used > 0.25 cores during it.")
+        ours = float(np.median([run["ours"] for run in runs]))
+        line = f"{r['name']:<29} {ours:10.1f} "
+        if torch is not None:
+            ratios = [run["ours"] / run["theirs"] for run in runs]
+            theirs = float(np.median([run["theirs"] for run in runs]))
+            line += f"{theirs:9.1f} {float(np.median(ratios)):6.2f} "
+        else:
+            line += f"{'n/a':>9} {'n/a':>6} "
+        line += f"{'<=' + format(r['target'], '.1f') + 'x':>7} {r['mem']:8.1f}x  "
+        if args.processes > 1:
+            line += (f"{min(ratios):.2f}..{max(ratios):.2f} ({len(runs)} runs)" if torch is not None
+                     else f"{len(runs)} runs")
+        else:
+            line += f"{r['kept']}/{r['discarded']}, {r['others']:.2f} cores"
+        print(line)
+    print(f"ratio = tinynet / torch (median{' of the per-process ratios' if args.processes > 1 else ''}); "
+          f"peak mem = tracemalloc peak of one forward+backward / input bytes\n(target for conv3x3: "
+          f"<= {MEMORY_TARGET:.0f}x). A round is discarded when other processes used > 0.25 cores during it.")
 
 
 if __name__ == "__main__":
