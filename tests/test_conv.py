@@ -15,6 +15,10 @@ import tinynet as tn
 import tinynet.functional as F
 from tinynet.testing import check_op, random_array, seeds
 
+# The configuration space (groups x kernel x stride x padding x dilation) is large and each example is cheap
+# (~10 ms), so the main property tests draw more examples than the profile's default (never fewer).
+WIDE = settings(max_examples=max(60, settings.default.max_examples))
+
 
 # ---- an independent reference ------------------------------------------------------------------------------
 def resolve_padding(padding, kernel, dilation):
@@ -88,6 +92,7 @@ def conv_cases(draw, depthwise=False):
 
 
 @given(case=conv_cases())
+@WIDE
 def test_conv2d_matches_scipy_and_gradchecks(case):
     kw = dict(stride=case["stride"], padding=case["padding"], dilation=case["dilation"], groups=case["groups"])
     check_op(lambda x, w, b: F.conv2d(x, w, b, **kw), lambda x, w, b: reference_conv2d(x, w, b, **kw),
@@ -95,6 +100,7 @@ def test_conv2d_matches_scipy_and_gradchecks(case):
 
 
 @given(case=conv_cases(), with_bias=st.booleans())
+@WIDE
 def test_conv2d_output_size_formula(case, with_bias):
     x, w = case["x"], case["w"]
     kh, kw = w.shape[2:]
@@ -158,6 +164,7 @@ def test_conv2d_second_backward_rebuilds_the_columns():
 
 # ---- depthwise ---------------------------------------------------------------------------------------------
 @given(case=conv_cases(depthwise=True))
+@WIDE
 def test_depthwise_matches_scipy_and_gradchecks(case):
     C = case["x"].shape[1]
     kw = dict(stride=case["stride"], padding=case["padding"], dilation=case["dilation"])
@@ -236,6 +243,7 @@ def window_cases(draw):
 
 
 @given(case=window_cases())
+@WIDE
 def test_im2col_reads_the_documented_pixels(case):
     """cols[n, (c·kh + i)·kw + j, r·W' + q] = x[n, c, r·s_h + i·d_h − p_top, q·s_w + j·d_w − p_left] (0 outside)."""
     x, kernel, stride, padding, dilation = case
@@ -257,6 +265,7 @@ def test_im2col_reads_the_documented_pixels(case):
 
 
 @given(case=window_cases(), seed=seeds())
+@WIDE
 def test_col2im_is_the_adjoint_of_im2col(case, seed):
     """⟨im2col(x), c⟩ = ⟨x, col2im(c)⟩ for random x and c."""
     x, kernel, stride, padding, dilation = case

@@ -7,12 +7,14 @@ the tie rule is tested on its own with deliberately tied inputs.
 """
 import numpy as np
 import pytest
-from hypothesis import given, strategies as st
+from hypothesis import given, settings, strategies as st
 
 import tinynet as tn
 import tinynet.functional as F
 from tinynet import nn
 from tinynet.testing import check_op, random_array, seeds, separated_array
+
+WIDE = settings(max_examples=max(40, settings.default.max_examples))   # cheap examples, a large space
 
 
 def pair(v):
@@ -67,6 +69,7 @@ def pool_cases(draw):
 
 
 @given(case=pool_cases())
+@WIDE
 def test_max_pool2d_matches_loops_and_gradchecks(case):
     shape, kernel, stride, padding, seed = case
     x = separated_array(shape, seed)                     # no ties anywhere: the arg-max is unique
@@ -82,6 +85,7 @@ def test_max_pool2d_full_gradcheck(kernel, stride, padding):
 
 
 @given(case=pool_cases(), levels=st.integers(1, 3))
+@WIDE
 def test_max_pool2d_ties_send_the_gradient_to_the_first_maximum(case, levels):
     """With only 1-3 distinct values, most windows hold ties; the rule is: the first maximum in row-major order."""
     shape, kernel, stride, padding, seed = case
@@ -104,6 +108,7 @@ def test_max_pool2d_nan_wins_its_window():
 
 
 @given(case=pool_cases())
+@WIDE
 def test_avg_pool2d_matches_loops_and_gradchecks(case):
     shape, kernel, stride, padding, seed = case
     check_op(lambda t: F.avg_pool2d(t, kernel, stride, padding),
