@@ -53,7 +53,7 @@ def _init_conv_parameters(layer, weight_shape, out_channels, bias, dtype):
 
 def _window_repr(layer):
     text = f"kernel_size={layer.kernel_size}, stride={layer.stride}"
-    if layer.padding not in ((0, 0), "valid"):
+    if layer.padding != (0, 0):
         text += f", padding={layer.padding!r}"
     if layer.dilation != (1, 1):
         text += f", dilation={layer.dilation}"
