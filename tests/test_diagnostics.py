@@ -190,3 +190,23 @@ def test_depthwise_norm_bound_bounds_the_operator_norm(channels, size, k, seed):
         matrix[:, j] = out.ravel()
     assert np.linalg.norm(matrix, 2) <= depthwise_norm_bound(kernel) * (1 + 1e-12)
     assert math.isclose(depthwise_norm_bound(kernel), max(np.abs(kernel[c]).sum() for c in range(channels)))
+
+
+def test_layer_grad_norms_after_a_users_own_backward():
+    import tinynet as tn
+    from tinynet import nn
+    from tinynet.diagnostics import layer_grad_norms
+
+    tn.manual_seed(0)
+    model = nn.Sequential(nn.Linear(3, 4), nn.Tanh(), nn.Residual(nn.Linear(4, 4)), nn.Linear(4, 2, bias=False))
+    x = tn.tensor(np.random.default_rng(0).standard_normal((5, 3)))
+    model(x).sum().backward()
+    norms = layer_grad_norms(model)
+    assert list(norms) == ["0", "2.block", "3"]          # layers without parameters are left out
+    for name, module in model.named_modules():
+        if name in norms:
+            expected = np.sqrt(sum(float(np.sum(p.grad.astype(np.float64) ** 2)) for p in module._parameters.values()
+                                   if p is not None))
+            np.testing.assert_allclose(norms[name], expected, rtol=1e-6)
+    model.zero_grad()
+    assert all(v == 0.0 for v in layer_grad_norms(model).values())

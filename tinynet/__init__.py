@@ -8,16 +8,22 @@ Reading order for a learner:
   gradcheck.py    checking backward rules against finite differences
   functional/     F.relu, F.conv2d, F.scaled_dot_product_attention, losses, ...
   nn/             Modules: Linear, Conv2d, MultiHeadAttention, Residual, ...
-  optim/          SGD, Adam
+  optim/          SGD, Adam, AdamW
+  training.py     fit / evaluate / predict;  summary.py: the model table;  serialization.py: save / load (.npz)
+  diagnostics.py  gradient flow: per-layer gradient norms, and the residual theorem
 """
-from . import functional, nn, optim
+from . import diagnostics, functional, nn, optim, training
 from .gradcheck import GradcheckError, gradcheck
 from .ops.shaping import concatenate, stack, where
 from .random import manual_seed
+from .serialization import load, save
+from .summary import summary
 from .tape import Tape, enable_grad, is_grad_enabled, no_grad
 from .tensor import Tensor, tensor
+from .training import evaluate, fit, predict
 
 __version__ = "0.1.0"
 
 __all__ = ["Tensor", "tensor", "no_grad", "enable_grad", "is_grad_enabled", "Tape", "gradcheck", "GradcheckError",
-           "concatenate", "stack", "where", "manual_seed", "functional", "nn", "optim"]
+           "concatenate", "stack", "where", "manual_seed", "save", "load", "summary", "fit", "evaluate", "predict",
+           "functional", "nn", "optim", "training", "diagnostics"]

@@ -51,7 +51,8 @@ from .nn.container import Sequential
 from .nn.module import Module
 from .tensor import Tensor
 
-__all__ = ["GradientFlow", "gradient_flow", "grad_norm", "spectral_norm", "depthwise_norm_bound"]
+__all__ = ["GradientFlow", "gradient_flow", "layer_grad_norms", "grad_norm", "spectral_norm",
+           "depthwise_norm_bound"]
 
 
 def grad_norm(a):
@@ -65,6 +66,26 @@ def grad_norm(a):
     if biggest == 0.0 or not np.isfinite(biggest):
         return biggest
     return biggest * float(np.sqrt(np.sum(np.square(a / biggest))))
+
+
+def layer_grad_norms(model):
+    """After your own ``loss.backward()``: {layer path: ‖gradient of that layer's own parameters‖}.
+
+    Works on any Module tree (not only ``Sequential``) and runs nothing: it reads the ``.grad`` arrays that the
+    backward pass left on each layer's parameters (children's parameters count for the child, not the parent).
+    A layer whose parameters received no gradient reports 0.0; layers without parameters are left out::
+
+        loss.backward()
+        for name, norm in layer_grad_norms(model).items():
+            print(f"{name:<20} {norm:.2e}")
+    """
+    norms = {}
+    for path, module in model.named_modules():
+        own = [p for p in module._parameters.values() if p is not None]
+        if own:
+            grads = [p.grad for p in own if p.grad is not None]
+            norms[path or type(model).__name__] = grad_norm(np.concatenate([g.ravel() for g in grads])) if grads else 0.0
+    return norms
 
 
 def spectral_norm(weight):
