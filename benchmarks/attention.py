@@ -21,7 +21,6 @@ set_num_threads). Ratio = tinynet time / torch time; the issue's target is <= 1.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import math
 import os
 import statistics
@@ -32,15 +31,8 @@ import numpy as np
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 import tinynet as tn  # noqa: E402
+from machine import busy_seconds, own_seconds, thread_limit, timed, wait_until_quiet  # noqa: E402  (benchmarks/machine.py)
 from tinynet import functional as F  # noqa: E402
-
-
-def thread_limit(threads):
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:
-        return contextlib.nullcontext(), "threadpoolctl not installed: NumPy uses its default BLAS threads"
-    return threadpool_limits(limits=threads), f"NumPy BLAS limited to {threads} thread(s) by threadpoolctl"
 
 
 def make_tinynet(q, k, v, g, causal):
@@ -76,36 +68,6 @@ def make_torch(torch, q, k, v, g, causal, fused):
     return step
 
 
-def busy_seconds():
-    """CPU seconds spent by all processes on the machine so far (Linux /proc/stat), or None elsewhere."""
-    try:
-        with open("/proc/stat") as f:
-            fields = [int(v) for v in f.readline().split()[1:]]
-    except (OSError, ValueError):
-        return None
-    idle = fields[3] + (fields[4] if len(fields) > 4 else 0)          # idle + iowait
-    return (sum(fields[:8]) - idle) / os.sysconf("SC_CLK_TCK")
-
-
-def wait_until_quiet(limit_seconds, window=2.0, threshold=0.1):
-    """Wait (up to limit_seconds) for a window in which other processes use < threshold cores."""
-    deadline = time.perf_counter() + limit_seconds
-    while time.perf_counter() < deadline:
-        busy0, own0, wall0 = busy_seconds(), own_seconds(), time.perf_counter()
-        if busy0 is None:
-            return True
-        time.sleep(window)
-        others = ((busy_seconds() - busy0) - (own_seconds() - own0)) / (time.perf_counter() - wall0)
-        if others < threshold:
-            return True
-    return False
-
-
-def own_seconds():
-    t = os.times()
-    return t.user + t.system
-
-
 def make_module_pair(torch, batch, heads, length, dk, causal):
     """tinynet nn.MultiHeadAttention and torch.nn.MultiheadAttention with the same weights, fwd+bwd steps."""
     E = heads * dk
@@ -133,12 +95,6 @@ def make_module_pair(torch, batch, heads, length, dk, causal):
         out.backward(tg)
         return out.detach().numpy()
     return ours_step, theirs_step
-
-
-def timed(step):
-    start = time.perf_counter()
-    step()
-    return time.perf_counter() - start
 
 
 def main():

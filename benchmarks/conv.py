@@ -46,6 +46,7 @@ import numpy as np
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
 import tinynet as tn                      # noqa: E402
+from machine import busy_seconds, others_cores, own_seconds, timed, wait_until_quiet  # noqa: E402  (benchmarks/machine.py)
 import tinynet.functional as F            # noqa: E402
 
 try:
@@ -89,46 +90,6 @@ def torch_step(kind, x, w, b, gy):
     else:
         y = torch.nn.functional.conv2d(x, w, b)
     y.backward(gy)
-
-
-def busy_seconds():
-    """CPU seconds used by all processes on the machine so far (Linux /proc/stat), or None elsewhere."""
-    try:
-        with open("/proc/stat") as f:
-            fields = [int(v) for v in f.readline().split()[1:]]
-    except (OSError, ValueError):
-        return None
-    idle = fields[3] + (fields[4] if len(fields) > 4 else 0)          # idle + iowait
-    return (sum(fields[:8]) - idle) / os.sysconf("SC_CLK_TCK")
-
-
-def own_seconds():
-    t = os.times()
-    return t.user + t.system
-
-
-def others_cores(busy0, own0, wall0):
-    """Cores used by *other* processes since (busy0, own0, wall0)."""
-    if busy0 is None:
-        return 0.0
-    return max(0.0, (busy_seconds() - busy0) - (own_seconds() - own0)) / (time.perf_counter() - wall0)
-
-
-def wait_until_quiet(limit_seconds, window=2.0, threshold=0.1):
-    """Wait (up to limit_seconds) for a window in which other processes use < threshold cores."""
-    deadline = time.perf_counter() + limit_seconds
-    while time.perf_counter() < deadline:
-        start = busy_seconds(), own_seconds(), time.perf_counter()
-        time.sleep(window)
-        if others_cores(*start) < threshold:
-            return True
-    return False
-
-
-def timed(step, *args):
-    start = time.perf_counter()
-    step(*args)
-    return time.perf_counter() - start
 
 
 def measure(kind, x_shape, w_shape, reps, warmup, rng, pause, noise_limit=0.25):

@@ -27,7 +27,6 @@ but not to noise. The honest answer is both numbers, so --isolated prints both.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import os
 import statistics
 import sys
@@ -37,6 +36,7 @@ import numpy as np
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 import tinynet as tn  # noqa: E402
+from machine import busy_seconds, own_seconds, thread_limit, timed  # noqa: E402  (benchmarks/machine.py)
 from tinynet import functional as F  # noqa: E402
 from demos.seed_model import SeedModel  # noqa: E402
 
@@ -127,36 +127,6 @@ def torch_step(torch, model, x, y):
 
 
 # ---- timing helpers ------------------------------------------------------------------------------------------
-def thread_limit(threads):
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:
-        return contextlib.nullcontext(), "threadpoolctl not installed: NumPy uses its default BLAS threads"
-    return threadpool_limits(limits=threads), f"NumPy BLAS limited to {threads} thread(s) by threadpoolctl"
-
-
-def busy_seconds():
-    """CPU seconds used by all processes so far (Linux /proc/stat), or None elsewhere."""
-    try:
-        with open("/proc/stat") as f:
-            fields = [int(v) for v in f.readline().split()[1:]]
-    except (OSError, ValueError):
-        return None
-    idle = fields[3] + (fields[4] if len(fields) > 4 else 0)
-    return (sum(fields[:8]) - idle) / os.sysconf("SC_CLK_TCK")
-
-
-def own_seconds():
-    t = os.times()
-    return t.user + t.system
-
-
-def timed(step):
-    start = time.perf_counter()
-    step()
-    return time.perf_counter() - start
-
-
 def run_interleaved(steps, reps, warmup):
     """Median seconds per step for each implementation; rounds disturbed by other processes are re-run."""
     for _ in range(warmup):

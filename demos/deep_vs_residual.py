@@ -36,20 +36,6 @@ FULL_DEPTHS = (2, 4, 8, 16, 32, 64)
 QUICK_DEPTHS = (2, 8, 32)
 
 
-class Scale(nn.Module):
-    """x ↦ α·x, the residual branch's scale (α = 1/√L here, as in "Stable ResNet", Hayou et al. 2021)."""
-
-    def __init__(self, alpha):
-        super().__init__()
-        self.alpha = alpha
-
-    def forward(self, x):
-        return x * self.alpha
-
-    def extra_repr(self):
-        return f"alpha={self.alpha:.4g}"
-
-
 # ---- building the stacks -------------------------------------------------------------------------------------
 def init_linear(layer, act):
     """Xavier-normal for sigmoid/tanh, He-normal for relu; zero bias."""
@@ -73,7 +59,7 @@ def plain_stack(linears, act):
 
 def residual_stack(linears, act, alpha):
     """x_{l+1} = x_l + α·φ(W_l x_l + b_l), the same Linear layers as the plain stack."""
-    return nn.Sequential(*[nn.Residual(nn.Sequential(lin, ACTIVATIONS[act][0](), Scale(alpha))) for lin in linears])
+    return nn.Sequential(*[nn.Residual(nn.Sequential(lin, ACTIVATIONS[act][0](), nn.Scale(alpha))) for lin in linears])
 
 
 def plain_bound(linears, act):
@@ -332,7 +318,7 @@ def make_conv_blocks(depth, channels, act, seed):
 def conv_stack(blocks, act, residual, alpha):
     layer = ACTIVATIONS[act][0]
     if residual:
-        return nn.Sequential(*[nn.Residual(nn.Sequential(dw, pw, layer(), Scale(alpha))) for dw, pw in blocks])
+        return nn.Sequential(*[nn.Residual(nn.Sequential(dw, pw, layer(), nn.Scale(alpha))) for dw, pw in blocks])
     return nn.Sequential(*[nn.Sequential(dw, pw, layer()) for dw, pw in blocks])
 
 

@@ -115,3 +115,9 @@ def test_parameters_require_grad_and_modules_need_super_init():
             self.w = nn.Parameter(np.ones(2))
     with pytest.raises(AttributeError, match="super\\(\\).__init__\\(\\)"):
         Broken()
+
+
+def test_scale_layer_multiplies_and_shows_alpha():
+    layer = nn.Scale(0.25)
+    check_op(layer, lambda a: 0.25 * a, random_array((2, 3), 5))
+    assert repr(layer) == "Scale(alpha=0.25)"

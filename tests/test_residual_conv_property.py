@@ -32,17 +32,6 @@ SLACK = 1e-9
 ACTIVATIONS = {"sigmoid": (nn.Sigmoid, 0.25), "tanh": (nn.Tanh, 1.0)}
 
 
-class Scale(nn.Module):
-    """x ↦ α·x (the residual branch's scale)."""
-
-    def __init__(self, alpha):
-        super().__init__()
-        self.alpha = alpha
-
-    def forward(self, x):
-        return x * self.alpha
-
-
 def conv_pair(kernel, dw_bias, pointwise, pw_bias):
     """nn.DepthwiseConv2d (3x3, padding 1) and nn.PointwiseConv2d holding the given float64 arrays."""
     channels = kernel.shape[0]
@@ -58,7 +47,7 @@ def plain_stack(pairs, act):
 
 
 def residual_stack(pairs, act, alpha):
-    return nn.Sequential(*[nn.Residual(nn.Sequential(dw, pw, ACTIVATIONS[act][0](), Scale(alpha)))
+    return nn.Sequential(*[nn.Residual(nn.Sequential(dw, pw, ACTIVATIONS[act][0](), nn.Scale(alpha)))
                            for dw, pw in pairs])
 
 

@@ -41,17 +41,6 @@ SLACK = 1e-9
 ACTIVATIONS = {"sigmoid": (nn.Sigmoid, 0.25), "tanh": (nn.Tanh, 1.0)}   # layer, s = sup |φ'|
 
 
-class Scale(nn.Module):
-    """x ↦ α·x: scales a residual branch so that ‖Df‖₂ ≤ α·s·‖W‖₂ is as small as we choose."""
-
-    def __init__(self, alpha):
-        super().__init__()
-        self.alpha = alpha
-
-    def forward(self, x):
-        return x * self.alpha
-
-
 # ---- building the stacks -------------------------------------------------------------------------------------
 def normalised(w, rho):
     """(W / ‖W‖₂)·ρ: spectral norm exactly ρ up to ~1e-15 (a numerically zero matrix stays zero)."""
@@ -73,7 +62,7 @@ def plain_stack(linears, act):
 
 
 def residual_stack(linears, act, alpha):
-    return nn.Sequential(*[nn.Residual(nn.Sequential(lin, ACTIVATIONS[act][0](), Scale(alpha))) for lin in linears])
+    return nn.Sequential(*[nn.Residual(nn.Sequential(lin, ACTIVATIONS[act][0](), nn.Scale(alpha))) for lin in linears])
 
 
 def input_gradient(stack, x, g):

@@ -1,8 +1,6 @@
 """The affine map of a fully connected layer."""
 from __future__ import annotations
 
-import numpy as np
-
 from ..tensor import as_tensor, make_result
 
 __all__ = ["linear"]
