@@ -125,6 +125,9 @@ def pow(a, b):
 
 
 def _pow_scalar(a, p):
+    if isinstance(p, np.generic):     # np.float64(2.0) is not a "weak" scalar: x32 ** it would give float64
+        p = p.item()
+
     def backward(g):
         return (g * p * a.data ** (p - 1),)
 
