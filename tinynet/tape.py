@@ -94,36 +94,36 @@ class Entry:
     per input: ``dL/d(input)`` with that input's shape, or ``None`` for an input that needs no gradient.
     """
 
-    __slots__ = ("index", "op", "inputs", "backward", "out_shape", "retained", "released", "description",
-                 "__weakref__")
+    __slots__ = ("index", "op", "inputs", "backward", "retained", "description", "__weakref__")
 
     def __init__(self, op, inputs, backward, out_shape):
         self.index = next(_next_index)
         self.op = op
         self.inputs = inputs
-        self.backward = backward
-        self.out_shape = out_shape
+        self.backward = backward      # None once released
         self.retained = None          # weakref to the output tensor when it called .retain_grad()
-        self.released = False
-        self.description = None
         if _open_tapes:               # a learner is watching: remember a printable line, keep the entry
-            self.description = _describe(self)
+            self.description = _describe(self, out_shape)
             for tape in _open_tapes:
                 tape.entries.append(self)
+
+    @property
+    def released(self):
+        """True once backward has used this entry and dropped its saved arrays."""
+        return self.backward is None
 
     def release(self):
         """Drop what backward needed (saved arrays, inputs) so its memory can be reused."""
         self.backward = None
         self.inputs = None
-        self.released = True
 
     def __repr__(self):
-        return f"<Entry {self.description or _describe(self)}>"
+        return f"<Entry {getattr(self, 'description', None) or f'{self.index} {self.op}'}>"
 
 
-def _describe(entry):
+def _describe(entry, out_shape):
     shapes = ", ".join(str(tuple(t.shape)) for t in entry.inputs)
-    return f"{entry.index:>5}  {entry.op:<12} {shapes} -> {tuple(entry.out_shape)}"
+    return f"{entry.index:>5}  {entry.op:<12} {shapes} -> {tuple(out_shape)}"
 
 
 class Tape:
@@ -183,7 +183,8 @@ def backward(root, grad, retain_graph=False):
     heap = [-entry.index]                           # heapq is a min-heap: store -index to pop the largest
     while heap:
         entry, grad_out = pending.pop(-heapq.heappop(heap))
-        if entry.released:
+        backward_rule = entry.backward
+        if backward_rule is None:
             raise RuntimeError(
                 f"backward: trying to backward through the tape a second time (entry {entry.index}, "
                 f"op '{entry.op}'): its saved values were freed by an earlier backward(). Pass "
@@ -192,11 +193,11 @@ def backward(root, grad, retain_graph=False):
             tensor = entry.retained()
             if tensor is not None:
                 _accumulate_into(tensor, grad_out)
-        input_grads = entry.backward(grad_out)
-        for tensor, g in zip(entry.inputs, input_grads):
+        for tensor, g in zip(entry.inputs, backward_rule(grad_out)):
             if g is None or not tensor.requires_grad:
                 continue
-            if g.shape != tensor.data.shape or g.dtype != tensor.data.dtype:
+            data = tensor.data
+            if g.shape != data.shape or (g.dtype is not data.dtype and g.dtype != data.dtype):
                 g = _checked(g, tensor, entry)
             producer = tensor._entry
             if producer is None:                    # a leaf: gradients accumulate into .grad
@@ -208,8 +209,9 @@ def backward(root, grad, retain_graph=False):
                 heapq.heappush(heap, -producer.index)
             else:                                   # a tensor used twice: sum the contributions
                 slot[1] = slot[1] + g
-        if not retain_graph:
-            entry.release()
+        if not retain_graph:                        # release: free the saved arrays and the inputs
+            entry.backward = None
+            entry.inputs = None
 
 
 def _checked(g, tensor, entry):
