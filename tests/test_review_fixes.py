@@ -14,3 +14,24 @@ def test_pow_with_a_numpy_scalar_exponent_keeps_float32(exponent):
     assert x.grad.dtype == np.float32
     p = float(exponent)
     np.testing.assert_allclose(x.grad, p * x.data.astype(np.float64) ** (p - 1), rtol=1e-6)
+
+
+def test_accuracy_rejects_targets_that_would_broadcast():
+    from tinynet.training import accuracy
+    with pytest.raises(ValueError, match="accuracy"):
+        accuracy(np.zeros((4, 1)), np.array([[0.0], [1.0], [2.0], [0.0]]))   # (4,) vs (4, 1) -> (4, 4)
+    with pytest.raises(ValueError, match="accuracy"):
+        accuracy(np.eye(3), np.array([0, 1]))
+    assert accuracy(np.eye(3), np.array([0, 1, 1])) == pytest.approx(2 / 3)
+
+
+def test_fit_regression_with_the_default_accuracy_metric_is_a_clear_error():
+    from tinynet import functional as F, nn
+    tn.manual_seed(0)
+    model = nn.Linear(2, 1)
+    x = np.random.default_rng(0).standard_normal((8, 2)).astype(np.float32)
+    y = x[:, :1] * 2
+    with pytest.raises(ValueError, match="metrics=()"):
+        tn.fit(model, F.mse_loss, tn.optim.SGD(model.parameters(), lr=0.1), x, y, verbose=0)
+    history = tn.fit(model, F.mse_loss, tn.optim.SGD(model.parameters(), lr=0.1), x, y, metrics=(), verbose=0)
+    assert np.isfinite(history["loss"][-1])

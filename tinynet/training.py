@@ -62,6 +62,9 @@ def accuracy(output, target):
     output, target = np.asarray(output), np.asarray(target)
     if output.ndim != 2:
         raise ValueError(f"accuracy: expected outputs of shape (N, C) (one score per class), got {output.shape}")
+    if target.shape != (len(output),):       # (N, 1) targets would broadcast to an (N, N) comparison
+        raise ValueError(f"accuracy: expected target of shape ({len(output)},) (one class index per row of the "
+                         f"outputs {output.shape}), got {target.shape}; for a regression loss pass metrics=()")
     return float(np.mean(output.argmax(axis=1) == target))
 
 
