@@ -35,3 +35,16 @@ def test_fit_regression_with_the_default_accuracy_metric_is_a_clear_error():
         tn.fit(model, F.mse_loss, tn.optim.SGD(model.parameters(), lr=0.1), x, y, verbose=0)
     history = tn.fit(model, F.mse_loss, tn.optim.SGD(model.parameters(), lr=0.1), x, y, metrics=(), verbose=0)
     assert np.isfinite(history["loss"][-1])
+
+
+@pytest.mark.parametrize("axes", [(0, 3), (1, 2), (2, 1), (0,), (0, 0), (-3, 1)])
+def test_transpose_rejects_axes_out_of_range_at_the_public_call(axes):
+    x = tn.tensor(np.ones((3, 4)))
+    with pytest.raises(ValueError, match="transpose: axes"):
+        x.transpose(*axes)
+
+
+def test_transpose_accepts_negative_axes_and_0d():
+    x = tn.tensor(np.arange(6.0).reshape(2, 3), requires_grad=True)
+    np.testing.assert_array_equal(x.transpose(-1, -2).data, x.data.T)
+    assert tn.tensor(1.0).transpose().shape == ()

@@ -35,7 +35,8 @@ def transpose(x, *axes):
         axes = tuple(axes[0])
     if not axes:
         axes = tuple(reversed(range(x.ndim)))
-    if sorted(a % max(x.ndim, 1) for a in axes) != list(range(x.ndim)):
+    if not all(isinstance(a, (int, np.integer)) and -x.ndim <= a < x.ndim for a in axes) \
+            or sorted(a % x.ndim for a in axes) != list(range(x.ndim)):
         raise ValueError(f"transpose: axes {axes} are not a permutation of the {x.ndim} axes of a tensor "
                          f"of shape {x.shape}")
     inverse = tuple(np.argsort([a % x.ndim for a in axes]))
