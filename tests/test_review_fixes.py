@@ -48,3 +48,17 @@ def test_transpose_accepts_negative_axes_and_0d():
     x = tn.tensor(np.arange(6.0).reshape(2, 3), requires_grad=True)
     np.testing.assert_array_equal(x.transpose(-1, -2).data, x.data.T)
     assert tn.tensor(1.0).transpose().shape == ()
+
+
+def test_truth_value_of_a_tensor_is_its_value_or_ambiguous():
+    assert not (tn.tensor([-1.0]) > 0)               # was True: Python fell back to len() == 1
+    assert not (tn.tensor(-1.0) > 0)                 # was TypeError "len() of a 0-d tensor"
+    assert tn.tensor(2.0) > 1
+    loss = (tn.tensor([0.5, 0.25], requires_grad=True) ** 2).sum()
+    assert loss < 1
+    a, b = tn.tensor([1.0, 2.0]), tn.tensor([5.0, 6.0])
+    with pytest.raises(ValueError, match="ambiguous"):
+        bool(a == b)
+    with pytest.raises(ValueError, match="ambiguous"):
+        a in [b]                                     # was True for any two non-empty tensors
+    assert a in [a]                                  # identity is checked first, as for lists of arrays

@@ -76,6 +76,15 @@ class Tensor:
         """A new leaf tensor that shares ``data`` but is cut from the tape (no gradient flows through it)."""
         return Tensor._wrap(self.data)
 
+    def __bool__(self):
+        """``if t:`` / ``if loss < 1:``: the truth of a one-element tensor; ambiguous (an error) otherwise, as in
+        NumPy and PyTorch. Without it Python would fall back to ``len()``, and ``if tn.tensor([-1.0]) > 0`` or
+        ``a in [b]`` would be True for any non-empty tensors."""
+        if self.data.size != 1:
+            raise ValueError(f"the truth value of a tensor with {self.data.size} elements (shape {self.shape}) is "
+                             f"ambiguous: use t.data.any() or t.data.all()")
+        return bool(self.data.item())
+
     def __len__(self):
         if self.data.ndim == 0:
             raise TypeError("len() of a 0-d tensor")
