@@ -62,3 +62,16 @@ def test_truth_value_of_a_tensor_is_its_value_or_ambiguous():
     with pytest.raises(ValueError, match="ambiguous"):
         a in [b]                                     # was True for any two non-empty tensors
     assert a in [a]                                  # identity is checked first, as for lists of arrays
+
+
+def test_gradcheck_names_a_rule_that_writes_into_g():
+    from tinynet.tensor import make_result
+
+    def twice(x):
+        def backward(g):
+            g *= 2                       # the correct value, but written into the caller's g
+            return (g,)
+        return make_result("twice", x.data * 2, (x,), backward)
+
+    with pytest.raises(tn.GradcheckError, match="modified its upstream gradient g in place"):
+        tn.gradcheck(twice, [np.array([0.3, 1.2, -0.7])])

@@ -81,7 +81,13 @@ def gradcheck(fn, inputs, *, wrt=None, mode="auto", n_directions=3, seed=0, eps=
     # Analytic gradients ĝ_i = J_iᵀ v, from the tape.
     outputs = _evaluate(fn, arrays, label)
     v = _upstream(outputs, grad_output, rng, label)
+    v_before = [vk.copy() for vk in v]
     analytic = _analytic(fn, arrays, wrt, v, label)
+    for k, (vk, before) in enumerate(zip(v, v_before)):
+        if not np.array_equal(vk, before):
+            raise GradcheckError(f"gradcheck({label}): a backward rule modified its upstream gradient g in place "
+                                 f"(output {k}); rules must return new arrays, because the same g may also be "
+                                 f"sent down another path (e.g. the skip of a residual block)")
     if check_determinism:
         again = _analytic(fn, arrays, wrt, v, label)
         for i in wrt:
