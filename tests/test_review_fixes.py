@@ -75,3 +75,10 @@ def test_gradcheck_names_a_rule_that_writes_into_g():
 
     with pytest.raises(tn.GradcheckError, match="modified its upstream gradient g in place"):
         tn.gradcheck(twice, [np.array([0.3, 1.2, -0.7])])
+
+
+def test_stack_axis_out_of_range_is_a_clear_error():
+    a = tn.tensor(np.ones(3))
+    with pytest.raises(ValueError, match="stack: axis 3 is out of range"):
+        tn.stack([a, a], axis=3)
+    assert tn.stack([a, a], axis=-2).shape == (2, 3)

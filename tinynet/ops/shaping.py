@@ -111,7 +111,12 @@ def stack(tensors, axis=0):
     shapes = {t.shape for t in tensors}
     if len(shapes) != 1:
         raise ValueError(f"stack: all tensors must have the same shape, got {sorted(shapes)}")
-    y = np.stack([t.data for t in tensors], axis=axis)
+    try:
+        y = np.stack([t.data for t in tensors], axis=axis)
+    except np.exceptions.AxisError:
+        ndim = tensors[0].ndim + 1
+        raise ValueError(f"stack: axis {axis} is out of range for stacking tensors of shape {tensors[0].shape} "
+                         f"(the result has {ndim} axes: valid -{ndim} .. {ndim - 1})") from None
 
     def backward(g):
         return tuple(np.take(g, i, axis=axis) for i in range(len(tensors)))
