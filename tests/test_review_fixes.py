@@ -82,3 +82,14 @@ def test_stack_axis_out_of_range_is_a_clear_error():
     with pytest.raises(ValueError, match="stack: axis 3 is out of range"):
         tn.stack([a, a], axis=3)
     assert tn.stack([a, a], axis=-2).shape == (2, 3)
+
+
+def test_relu_of_minus_infinity_is_zero():
+    from tinynet import functional as F
+    x = tn.tensor([-np.inf, -1.0, 0.0, 2.0, np.inf], requires_grad=True)
+    y = F.relu(x)
+    np.testing.assert_array_equal(y.data, [0.0, 0.0, 0.0, 2.0, np.inf])     # -inf * 0 gave NaN
+    assert y.dtype == np.float32 and not np.signbit(y.data[1])
+    y.backward(np.ones(5, dtype=np.float32))
+    np.testing.assert_array_equal(x.grad, [0, 0, 0, 1, 1])
+    assert np.isnan(F.relu(tn.tensor([np.nan])).data[0])                     # NaN propagates, as in PyTorch

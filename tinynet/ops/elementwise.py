@@ -52,4 +52,5 @@ def sigmoid(x):
 def relu(x):
     """y = max(x, 0).   f'(x) = 1 if x > 0 else 0 (0 at the kink x = 0, as in PyTorch),  so  dx = g * (x > 0)."""
     positive = x.data > 0
-    return make_result("relu", x.data * positive, (x,), lambda g: (g * positive,))
+    y = np.maximum(x.data, 0)          # not x * (x > 0): that gives -inf * 0 = NaN at x = -inf (and -0.0 for x < 0)
+    return make_result("relu", y, (x,), lambda g: (g * positive,))
