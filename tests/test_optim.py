@@ -228,8 +228,8 @@ def test_bad_arguments_are_clear_errors():
         SGD(p, lr=0.1)
     with pytest.raises(ValueError, match="empty parameter list"):
         Adam([])
-    with pytest.raises(ValueError, match="does not require grad"):
-        SGD([tn.tensor([1.0])], lr=0.1)
+    with pytest.raises(TypeError, match="only floating-point"):
+        SGD([tn.tensor([1, 2], dtype=np.int64)], lr=0.1)
     with pytest.raises(ValueError, match="appears twice"):
         SGD([p, p], lr=0.1)
     with pytest.raises(ValueError, match="lr"):
@@ -238,3 +238,13 @@ def test_bad_arguments_are_clear_errors():
         Adam([p], betas=(0.9, 1.0))
     with pytest.raises(ValueError, match="nesterov"):
         SGD([p], lr=0.1, nesterov=True)
+
+
+def test_frozen_parameters_are_accepted_and_left_alone():
+    frozen = tn.tensor(np.ones(2))                 # requires_grad=False, as after freezing a layer
+    live = Parameter(np.ones(2))
+    opt = SGD([frozen, live], lr=0.5)
+    (live * 2).sum().backward()
+    opt.step()
+    np.testing.assert_array_equal(frozen.data, [1.0, 1.0])
+    np.testing.assert_array_equal(live.data, [0.0, 0.0])

@@ -57,3 +57,9 @@ def test_numpy_array_on_the_left_defers_to_the_tensor():
 def test_tensors_hash_by_identity():
     a, b = tn.tensor([1.0]), tn.tensor([1.0])
     assert len({a, b}) == 2
+
+
+def test_float_of_a_one_element_tensor():
+    assert float(tn.tensor([2.5])) == 2.5
+    with pytest.raises(ValueError, match="one-element"):
+        float(tn.tensor([1.0, 2.0]))

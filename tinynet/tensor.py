@@ -85,6 +85,9 @@ class Tensor:
                              f"ambiguous: use t.data.any() or t.data.all()")
         return bool(self.data.item())
 
+    def __float__(self):
+        return float(self.item())
+
     def __len__(self):
         if self.data.ndim == 0:
             raise TypeError("len() of a 0-d tensor")

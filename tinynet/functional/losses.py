@@ -25,7 +25,7 @@ def _class_indices(target, n, num_classes):
     t = target.data if isinstance(target, Tensor) else np.asarray(target)
     if t.dtype.kind not in "iu":
         if t.dtype.kind == "f" and t.size and np.all(t == np.round(t)):
-            hint = " (it holds whole numbers: convert with target.astype(np.int64))"
+            hint = " (it holds whole numbers: make it with dtype=np.int64, e.g. tn.tensor(labels, dtype=np.int64))"
         else:
             hint = ""
         raise TypeError(f"cross_entropy: target must hold integer class indices, got dtype {t.dtype}{hint}; "

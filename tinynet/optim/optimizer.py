@@ -39,9 +39,11 @@ class Optimizer:
         for i, p in enumerate(params):
             if not isinstance(p, Tensor):
                 raise TypeError(f"{type(self).__name__}: parameter {i} is a {type(p).__name__}, not a Tensor")
-            if not p.requires_grad:
-                raise ValueError(f"{type(self).__name__}: parameter {i} (shape {p.shape}) does not require grad, "
-                                 f"so it would never be updated")
+            if p.data.dtype.kind != "f":
+                raise TypeError(f"{type(self).__name__}: parameter {i} has dtype {p.dtype}; only floating-point "
+                                f"tensors can be optimised")
+            # A frozen parameter (requires_grad=False) is accepted, as in PyTorch: it never gets a .grad, so
+            # step() skips it.
             if id(p) in seen:
                 raise ValueError(f"{type(self).__name__}: parameter {i} (shape {p.shape}) appears twice")
             seen.add(id(p))
