@@ -24,6 +24,21 @@ def _operands(op, a, b):
     return a, b
 
 
+def _is_number(x):
+    return type(x) is float or type(x) is int
+
+
+def _tensor_and_number(a, b):
+    """For ``x ⊕ c`` with a float Tensor x and a Python number c: the pair, else None.
+
+    Then the op has one input, and NumPy keeps x's dtype (float32 * 2.0 is float32). This shortcut is the
+    common case in real code (scaling, shifting) and saves wrapping c in a constant Tensor.
+    """
+    if _is_number(b) and isinstance(a, Tensor) and a.data.dtype.kind == "f":
+        return a, b
+    return None
+
+
 def _forward(op, ufunc, a, b):
     try:
         return ufunc(a.data, b.data)
@@ -36,7 +51,12 @@ def add(a, b):
     """y = a + b.   Shapes: a, b broadcast to y.
 
     Backward: dy/da = dy/db = 1, so  da = unbroadcast(g, a.shape),  db = unbroadcast(g, b.shape).
+    With a Python number c:  y = x + c,  dx = g.
     """
+    pair = _tensor_and_number(a, b) or _tensor_and_number(b, a)
+    if pair:
+        x, c = pair
+        return make_result("add", x.data + c, (x,), lambda g: (g,))
     a, b = _operands("add", a, b)
 
     def backward(g):
@@ -48,7 +68,12 @@ def add(a, b):
 
 
 def sub(a, b):
-    """y = a - b.   Backward: da = unbroadcast(g, a.shape),  db = unbroadcast(-g, b.shape)."""
+    """y = a - b.   Backward: da = unbroadcast(g, a.shape),  db = unbroadcast(-g, b.shape).
+    With a Python number c:  y = x - c,  dx = g."""
+    pair = _tensor_and_number(a, b)
+    if pair:
+        x, c = pair
+        return make_result("sub", x.data - c, (x,), lambda g: (g,))
     a, b = _operands("sub", a, b)
 
     def backward(g):
@@ -64,7 +89,12 @@ def mul(a, b):
 
     Backward (product rule): da = unbroadcast(g * b, a.shape),  db = unbroadcast(g * a, b.shape).
     For ``x * x`` both inputs are the same tensor and the engine adds the two halves: d(x²)/dx = 2x.
+    With a Python number c:  y = c·x,  dx = c·g.
     """
+    pair = _tensor_and_number(a, b) or _tensor_and_number(b, a)
+    if pair:
+        x, c = pair
+        return make_result("mul", x.data * c, (x,), lambda g: (g * c,))
     a, b = _operands("mul", a, b)
 
     def backward(g):
