@@ -63,3 +63,12 @@ def test_float_of_a_one_element_tensor():
     assert float(tn.tensor([2.5])) == 2.5
     with pytest.raises(ValueError, match="one-element"):
         float(tn.tensor([1.0, 2.0]))
+
+
+@pytest.mark.parametrize("data, error, words", [
+    ("abc", TypeError, "expected numbers"), ([None, 1.0], TypeError, "dtype object"),
+    ([[1.0, 2.0], [3.0]], ValueError, "rectangular"),
+])
+def test_non_numeric_or_ragged_data_is_a_clear_error(data, error, words):
+    with pytest.raises(error, match=words):
+        tn.tensor(data)

@@ -203,7 +203,13 @@ def _to_array(data, dtype):
         return data
     if isinstance(data, np.generic):
         return np.asarray(data)
-    array = np.array(data)
+    try:
+        array = np.array(data)
+    except ValueError as error:      # e.g. a ragged nested list [[1, 2], [3]]
+        raise ValueError(f"tensor: nested lists must be rectangular (every row the same length): {error}") from None
+    if array.dtype.kind not in "biuf":
+        raise TypeError(f"tensor: expected numbers (a number, a nested list of numbers or a NumPy array), got "
+                        f"{type(data).__name__} data that NumPy reads as dtype {array.dtype}")
     if array.dtype.kind in "iuf":    # Python numbers and lists: float32 by default, as in PyTorch
         array = array.astype(np.float32)
     return array
