@@ -242,3 +242,26 @@ def test_engine_rejects_a_rule_that_forgets_to_unbroadcast():
     a, b = leaf(np.ones((2, 3))), leaf(np.ones(3))
     with pytest.raises(RuntimeError, match=r"'bad_add' returned a gradient of shape \(2, 3\) for an input of shape \(3,\)"):
         bad_add(a, b).backward(np.ones((2, 3)))
+
+
+def test_a_rule_that_raises_leaves_no_half_summed_gradient_behind():
+    """Waiting entries hold partial sums during backward; an error must not leak them into the next backward."""
+    from tinynet.tensor import make_result
+
+    calls = []
+
+    def fails_the_first_time(g):
+        calls.append(g)
+        if len(calls) == 1:
+            raise ValueError("boom")
+        return (g,)
+
+    x = leaf([1.0, 2.0])
+    h = x * 3.0
+    u = make_result("flaky", h.data.copy(), (h,), fails_the_first_time)
+    y = (u + h).sum()          # h has two consumers: the add (reached first) and the flaky op
+    with pytest.raises(ValueError, match="boom"):
+        y.backward(retain_graph=True)
+    x.grad = None
+    y.backward()
+    np.testing.assert_array_equal(x.grad, [6.0, 6.0])   # dy/dx = 3 + 3; a leaked partial sum would give 9

@@ -42,7 +42,7 @@ __all__ = ["Tape", "no_grad", "enable_grad", "is_grad_enabled"]
 
 _grad_enabled = True          # switched off inside ``no_grad()``
 _open_tapes = []              # ``Tape`` objects currently listening (usually none)
-_next_index = itertools.count()
+_next_index = itertools.count().__next__   # _next_index() gives 0, 1, 2, ...
 
 
 # --------------------------------------------------------------------------------------------------------
@@ -94,14 +94,15 @@ class Entry:
     per input: ``dL/d(input)`` with that input's shape, or ``None`` for an input that needs no gradient.
     """
 
-    __slots__ = ("index", "op", "inputs", "backward", "retained", "description", "__weakref__")
+    __slots__ = ("index", "op", "inputs", "backward", "retained", "grad_out", "description", "__weakref__")
 
     def __init__(self, op, inputs, backward, out_shape):
-        self.index = next(_next_index)
+        self.index = _next_index()
         self.op = op
         self.inputs = inputs
         self.backward = backward      # None once released
         self.retained = None          # weakref to the output tensor when it called .retain_grad()
+        self.grad_out = None          # during backward: dL/d(output), summed over the consumers seen so far
         if _open_tapes:               # a learner is watching: remember a printable line, keep the entry
             self.description = _describe(self, out_shape)
             for tape in _open_tapes:
@@ -171,47 +172,51 @@ class Tape:
 def backward(root, grad, retain_graph=False):
     """Accumulate ``d(root)/d(leaf) · grad`` into ``leaf.grad`` for every leaf that requires grad.
 
-    ``pending`` maps an entry's index to the entry and the gradient of the loss with respect to its output,
-    summed over every consumer seen so far. An entry is processed only after all its consumers (they
-    have larger indices), so when it is popped its gradient is complete.
+    Each waiting entry holds, in ``entry.grad_out``, the gradient of the loss with respect to its output,
+    summed over every consumer seen so far. The heap holds ``(-index, entry)`` for the waiting entries, so it
+    pops the largest index first. An entry is processed only after all its consumers (they have larger
+    indices), so when it is popped its ``grad_out`` is complete.
     """
     entry = root._entry
     if entry is None:                               # backward on a leaf: d(root)/d(root) = identity
         _accumulate_into(root, grad)
         return
-    pending = {entry.index: [entry, grad]}          # index -> [entry, dL/d(entry's output) so far]
-    heap = [-entry.index]                           # heapq is a min-heap: store -index to pop the largest
-    while heap:
-        entry, grad_out = pending.pop(-heapq.heappop(heap))
-        backward_rule = entry.backward
-        if backward_rule is None:
-            raise RuntimeError(
-                f"backward: trying to backward through the tape a second time (entry {entry.index}, "
-                f"op '{entry.op}'): its saved values were freed by an earlier backward(). Pass "
-                f"retain_graph=True to the first backward() to keep them, or recompute the forward pass.")
-        if entry.retained is not None:
-            tensor = entry.retained()
-            if tensor is not None:
-                _accumulate_into(tensor, grad_out)
-        for tensor, g in zip(entry.inputs, backward_rule(grad_out)):
-            if g is None or not tensor.requires_grad:
-                continue
-            data = tensor.data
-            if g.shape != data.shape or (g.dtype is not data.dtype and g.dtype != data.dtype):
-                g = _checked(g, tensor, entry)
-            producer = tensor._entry
-            if producer is None:                    # a leaf: gradients accumulate into .grad
-                _accumulate_into(tensor, g)
-                continue
-            slot = pending.get(producer.index)
-            if slot is None:                        # first gradient to reach this tensor
-                pending[producer.index] = [producer, g]
-                heapq.heappush(heap, -producer.index)
-            else:                                   # a tensor used twice: sum the contributions
-                slot[1] = slot[1] + g
-        if not retain_graph:                        # release: free the saved arrays and the inputs
-            entry.backward = None
-            entry.inputs = None
+    entry.grad_out = grad
+    heap = [(-entry.index, entry)]                  # heapq is a min-heap: -index pops the largest index
+    try:
+        while heap:
+            entry = heapq.heappop(heap)[1]
+            grad_out, entry.grad_out = entry.grad_out, None
+            backward_rule = entry.backward
+            if backward_rule is None:
+                raise RuntimeError(
+                    f"backward: trying to backward through the tape a second time (entry {entry.index}, "
+                    f"op '{entry.op}'): its saved values were freed by an earlier backward(). Pass "
+                    f"retain_graph=True to the first backward() to keep them, or recompute the forward pass.")
+            if entry.retained is not None:
+                tensor = entry.retained()
+                if tensor is not None:
+                    _accumulate_into(tensor, grad_out)
+            for tensor, g in zip(entry.inputs, backward_rule(grad_out)):
+                if g is None or not tensor.requires_grad:
+                    continue
+                data = tensor.data
+                if g.shape != data.shape or (g.dtype is not data.dtype and g.dtype != data.dtype):
+                    g = _checked(g, tensor, entry)
+                producer = tensor._entry
+                if producer is None:                # a leaf: gradients accumulate into .grad
+                    _accumulate_into(tensor, g)
+                elif producer.grad_out is None:     # first gradient to reach this tensor
+                    producer.grad_out = g
+                    heapq.heappush(heap, (-producer.index, producer))
+                else:                               # a tensor used twice: sum the contributions
+                    producer.grad_out = producer.grad_out + g
+            if not retain_graph:                    # release: free the saved arrays and the inputs
+                entry.backward = None
+                entry.inputs = None
+    finally:                                        # after an error, leave no half-summed gradient behind
+        for _, waiting in heap:
+            waiting.grad_out = None
 
 
 def _checked(g, tensor, entry):
