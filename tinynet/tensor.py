@@ -236,10 +236,11 @@ def make_result(op, data, inputs, backward):
 
     ``inputs`` is the tuple of input Tensors; ``backward(g)`` returns one gradient (or None) per input.
     This is the only place where entries are created, and the extension point for a user's own op.
+    It runs once per op, so it is kept lean: no keyword arguments, no property lookups.
     """
     if type(data) is not np.ndarray:        # NumPy reductions return scalars like np.float64(3.0)
         data = np.asarray(data)
-    out = Tensor.__new__(Tensor)
+    out = _new_tensor(Tensor)
     out.data = data
     out.grad = None
     out._entry = None
@@ -248,9 +249,13 @@ def make_result(op, data, inputs, backward):
         for t in inputs:
             if t.requires_grad:
                 out.requires_grad = True
-                out._entry = tape.Entry(op, inputs, backward, data.shape)
+                out._entry = _Entry(op, inputs, backward, data.shape)
                 break
     return out
+
+
+_new_tensor = Tensor.__new__                # a bare Tensor; make_result fills in its four fields
+_Entry = tape.Entry
 
 
 # The op modules import Tensor from this module, so they are imported after the class exists.
