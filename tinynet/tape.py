@@ -92,11 +92,13 @@ class Entry:
 
     ``backward(g)`` takes ``g = dL/d(output)`` (same shape as the output) and returns a tuple with one item
     per input: ``dL/d(input)`` with that input's shape, or ``None`` for an input that needs no gradient.
+    ``output`` (the output array) is only read for its shape when a ``Tape`` is open; the entry does not keep it
+    (the output tensor owns the entry, not the other way round).
     """
 
     __slots__ = ("index", "op", "inputs", "backward", "retained", "grad_out", "description", "__weakref__")
 
-    def __init__(self, op, inputs, backward, out_shape):
+    def __init__(self, op, inputs, backward, output):
         self.index = _next_index()
         self.op = op
         self.inputs = inputs
@@ -104,7 +106,7 @@ class Entry:
         self.retained = None          # weakref to the output tensor when it called .retain_grad()
         self.grad_out = None          # during backward: dL/d(output), summed over the consumers seen so far
         if _open_tapes:               # a learner is watching: remember a printable line, keep the entry
-            self.description = _describe(self, out_shape)
+            self.description = _describe(self, output.shape)
             for tape in _open_tapes:
                 tape.entries.append(self)
 
@@ -183,9 +185,10 @@ def backward(root, grad, retain_graph=False):
         return
     entry.grad_out = grad
     heap = [(-entry.index, entry)]                  # heapq is a min-heap: -index pops the largest index
+    pop, push = heapq.heappop, heapq.heappush       # (local names: this loop runs once per entry)
     try:
         while heap:
-            entry = heapq.heappop(heap)[1]
+            entry = pop(heap)[1]
             grad_out, entry.grad_out = entry.grad_out, None
             backward_rule = entry.backward
             if backward_rule is None:
@@ -208,7 +211,7 @@ def backward(root, grad, retain_graph=False):
                     _accumulate_into(tensor, g)
                 elif producer.grad_out is None:     # first gradient to reach this tensor
                     producer.grad_out = g
-                    heapq.heappush(heap, (-producer.index, producer))
+                    push(heap, (-producer.index, producer))
                 else:                               # a tensor used twice: sum the contributions
                     producer.grad_out = producer.grad_out + g
             if not retain_graph:                    # release: free the saved arrays and the inputs

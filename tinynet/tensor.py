@@ -249,7 +249,7 @@ def make_result(op, data, inputs, backward):
         for t in inputs:
             if t.requires_grad:
                 out.requires_grad = True
-                out._entry = _Entry(op, inputs, backward, data.shape)
+                out._entry = _Entry(op, inputs, backward, data)
                 break
     return out
 
