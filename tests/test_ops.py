@@ -182,6 +182,21 @@ def test_reshape_and_transpose(x):
     check_op(lambda t: t.transpose(*axes), lambda a: a.transpose(axes), x)
 
 
+@given(x=arrays(shapes(min_dims=2)))
+def test_contiguous_of_a_transposed_view(x):
+    check_op(lambda t: t.T.contiguous(), lambda a: np.ascontiguousarray(a.T), x)
+    t = tn.tensor(x, requires_grad=True)
+    view = t.T
+    y = view.contiguous()
+    assert y.data.flags.c_contiguous and np.array_equal(y.data, x.T)
+    assert not np.shares_memory(y.data, x) or x.T.flags.c_contiguous   # a copy unless the view already was C-order
+
+
+def test_contiguous_of_a_contiguous_tensor_is_itself():
+    t = tn.tensor(np.ones((2, 3)), requires_grad=True)
+    assert t.contiguous() is t
+
+
 def test_reshape_error_names_shapes():
     with pytest.raises(ValueError, match=r"reshape: cannot reshape a tensor of shape \(2, 3\)"):
         tn.tensor(np.ones((2, 3))).reshape(4, 2)

@@ -188,6 +188,7 @@ class Tensor:
 
     def reshape(self, *shape): return shaping.reshape(self, *shape)
     def transpose(self, *axes): return shaping.transpose(self, *axes)
+    def contiguous(self): return shaping.contiguous(self)
     T = property(lambda self: shaping.transpose(self), doc="All axes reversed, as NumPy's ``.T``.")
 
 

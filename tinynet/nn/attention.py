@@ -142,7 +142,9 @@ class SelfAttention2d(Module):
             raise ValueError(f"SelfAttention2d: expected an NCHW input with C={self.channels} channels, got shape "
                              f"{x.shape}")
         n, c, h, w = x.shape
-        tokens = x.reshape(n, c, h * w).transpose(0, 2, 1)          # (N, H·W, C)
+        # (N, H·W, C), copied once into token-major order: LayerNorm's row statistics and the q/k/v products
+        # then read contiguous rows (on the transposed view each of them walked memory with a stride of H·W)
+        tokens = x.reshape(n, c, h * w).transpose(0, 2, 1).contiguous()
         if self.norm is not None:
             tokens = self.norm(tokens)
         out = self.attn(tokens)                                      # (N, H·W, C)

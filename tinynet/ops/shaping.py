@@ -1,4 +1,5 @@
-"""Ops that move values around without arithmetic: reshape, transpose, indexing, concatenate, stack, where.
+"""Ops that move values around without arithmetic: reshape, transpose, contiguous, indexing, concatenate, stack,
+where.
 
 Each backward sends every gradient entry back to the place its value came from:
 reshape → reshape back; transpose → the inverse permutation; indexing → scatter (adding where an index repeats);
@@ -11,7 +12,7 @@ import numpy as np
 from ..broadcast import broadcast_shapes, unbroadcast
 from ..tensor import Tensor, as_tensor, make_result
 
-__all__ = ["reshape", "transpose", "getitem", "concatenate", "stack", "where"]
+__all__ = ["reshape", "transpose", "contiguous", "getitem", "concatenate", "stack", "where"]
 
 
 def reshape(x, *shape):
@@ -41,6 +42,23 @@ def transpose(x, *axes):
                          f"of shape {x.shape}")
     inverse = tuple(np.argsort([a % x.ndim for a in axes]))
     return make_result("transpose", x.data.transpose(axes), (x,), lambda g: (g.transpose(inverse),))
+
+
+def contiguous(x):
+    """y = x with its values laid out row by row in memory (C order): a copy if x is, say, a transposed view.
+
+    The values do not change, so dx = g. Why it matters: a transpose is free (a view with permuted strides),
+    but every later op on that view then walks memory with large steps. A reduction over the last axis, or a
+    reshape to (rows, features) before a matrix product (which must copy a non-contiguous view, every time),
+    pays for it. One copy up front, as PyTorch's ``.contiguous()``, makes all of them run over contiguous rows.
+    """
+    if x.data.flags.c_contiguous:
+        return x
+    return make_result("contiguous", np.ascontiguousarray(x.data), (x,), _pass_through)
+
+
+def _pass_through(g):
+    return (g,)
 
 
 def _plain_index(index):
