@@ -32,6 +32,10 @@ def layer_norm(x, normalized_shape, weight=None, bias=None, eps=1e-5):
 
     Reading it: the gradient loses its component along the all-ones direction (shifting a row does not change
     x̂) and along x̂ (scaling a row does not change x̂ either, up to ε).
+
+    The code views x as a matrix X (R, n), one row per normalized slice, so every "per row" quantity is an
+    (R, 1) column. Row sums of products, Σⱼ aⱼ bⱼ, use ``np.einsum("ij,ij->i", a, b)``, which makes no (R, n)
+    temporary: memory traffic, not arithmetic, is what a layer norm costs.
     """
     x = as_tensor(x)
     shape = _normalized_shape(normalized_shape)
@@ -46,41 +50,42 @@ def layer_norm(x, normalized_shape, weight=None, bias=None, eps=1e-5):
                              f"{as_tensor(p).shape}")
     weight = None if weight is None else as_tensor(weight)
     bias = None if bias is None else as_tensor(bias)
-    axes = tuple(range(x.ndim - len(shape), x.ndim))        # the normalized axes
-    batch_axes = tuple(range(x.ndim - len(shape)))          # the "rows"
     eps = float(eps)
+    n = int(np.prod(shape))                                 # entries per row
+    rows = int(np.prod(x.shape[:x.ndim - len(shape)]))      # R: how many rows
+    X = x.data.reshape(rows, n)                             # (R, n): the computation is on rows
 
-    mu = x.data.mean(axis=axes, keepdims=True)
-    xc = x.data - mu                                        # x - μ (a new array)
-    var = np.mean(xc * xc, axis=axes, keepdims=True)        # σ², biased (divides by n), as PyTorch
-    r = 1.0 / np.sqrt(var + eps)                            # 1/√(σ² + ε), one per row
+    mu = X.mean(axis=1, keepdims=True)                      # (R, 1)
+    xc = X - mu                                             # x - μ (a new array, ours to modify)
+    var = np.einsum("ij,ij->i", xc, xc)[:, None] / n        # σ² = mean (x - μ)², biased as PyTorch; no (R, n) temp
+    r = 1.0 / np.sqrt(var + eps)                            # (R, 1): 1/√(σ² + ε)
     x_hat = xc
-    x_hat *= r                                              # x̂ (in place on our own copy)
-    y = x_hat if weight is None else x_hat * weight.data
+    x_hat *= r                                              # x̂, in place on our own copy
+    w = None if weight is None else weight.data.reshape(n)
+    y = x_hat * w if w is not None else x_hat.copy()        # a copy keeps x̂ private from the user
     if bias is not None:
-        y = y + bias.data
-    if y is x_hat:
-        y = x_hat.copy()                                    # keep x̂ private: the user may modify y
-
+        y += bias.data.reshape(n)
+    y = y.reshape(x.shape)
     inputs = (x,) + tuple(p for p in (weight, bias) if p is not None)
 
     def backward(g):
-        grads = []
+        # Shapes as in the forward pass: G = g as (R, n). Two (R, n) arrays are made, dx and one scratch;
+        # the rest is in place or one number per row.
+        G = g.reshape(rows, n)
+        dx = dw = db = None
         if x.requires_grad:
-            dx_hat = g if weight is None else g * weight.data
-            mean_dx_hat = dx_hat.mean(axis=axes, keepdims=True)
-            mean_dx_hat_x_hat = np.mean(dx_hat * x_hat, axis=axes, keepdims=True)
-            dx = dx_hat - mean_dx_hat
-            dx -= x_hat * mean_dx_hat_x_hat
-            dx *= r
-            grads.append(dx)
-        else:
-            grads.append(None)
-        if weight is not None:
-            grads.append((g * x_hat).sum(axis=batch_axes) if weight.requires_grad else None)
-        if bias is not None:
-            grads.append(g.sum(axis=batch_axes) if bias.requires_grad else None)
-        return tuple(grads)
+            dx = G * w if w is not None else G.copy()                      # dx̂ = g ⊙ w, ours to modify
+            mean_dx_hat_x_hat = np.einsum("ij,ij->i", dx, x_hat)[:, None] / n   # mean(dx̂ ⊙ x̂), (R, 1)
+            dx -= dx.mean(axis=1, keepdims=True)                           # dx̂ - mean(dx̂)
+            scratch = x_hat * mean_dx_hat_x_hat
+            dx -= scratch                                                  # ... - x̂ ⊙ mean(dx̂ ⊙ x̂)
+            dx *= r                                                        # r ⊙ (...)
+            dx = dx.reshape(x.shape)
+        if weight is not None and weight.requires_grad:
+            dw = np.einsum("ij,ij->j", G, x_hat).reshape(shape)            # Σ_rows g ⊙ x̂
+        if bias is not None and bias.requires_grad:
+            db = G.sum(axis=0).reshape(shape)                              # Σ_rows g
+        return tuple([dx] + [d for p, d in ((weight, dw), (bias, db)) if p is not None])
 
     return make_result("layer_norm", y, inputs, backward)
 
