@@ -23,10 +23,10 @@ step); a round during which they used more than 0.25 cores is thrown away and ru
 rounds in all), since a 2-thread BLAS collapses when another job takes a core. The table says how many rounds
 were kept and discarded, and the average load of others during the kept ones. ``--wait-quiet S`` first waits
 (up to S seconds) for a quiet machine.
-``--mallopt`` sets glibc's M_MMAP_THRESHOLD and M_TRIM_THRESHOLD high before anything runs, so freed big
-buffers stay in the heap instead of going back to the OS and being page-faulted in again at the next step (see
-performance.md §6.3). It applies to the whole process, torch included; tinynet's conv steps allocate tens of MB of
-temporaries and gain the most (measured here: depthwise 25-35 ms -> 18-22 ms).
+``--keep-memory`` calls ``tn.keep_freed_memory()`` before anything runs (tinynet/memory.py): glibc then keeps
+freed big buffers in the heap instead of returning them to the OS and page-faulting them in again at the next
+step. It applies to the whole process, torch included; tinynet's conv steps allocate tens of MB of temporaries
+and gain the most (measured here: depthwise 25-35 ms -> 18-22 ms). The default run leaves glibc as it is.
 
 Ratios are printed, never asserted: timing is noisy (see /work/shared/notes/performance.md §6). Between
 processes the medians move by up to ±30 % on both sides, so compare the median ratio of several runs.
@@ -146,21 +146,10 @@ def measure(kind, x_shape, w_shape, reps, warmup, rng, pause, noise_limit=0.25):
                 kept=len(ours), discarded=discarded, others=others_total / max(wall_total, 1e-9))
 
 
-def keep_freed_memory():
-    """glibc: serve big allocations from the heap and never trim it (Linux only; returns False elsewhere)."""
-    try:
-        import ctypes
-        libc = ctypes.CDLL("libc.so.6")
-    except OSError:
-        return False
-    m_trim_threshold, m_mmap_threshold = -1, -3
-    return bool(libc.mallopt(m_mmap_threshold, 1 << 30)) and bool(libc.mallopt(m_trim_threshold, 2**31 - 1))
-
-
 def run_here(args):
     """Every selected workload in this process: a list of result dicts (see ``measure``)."""
-    if args.mallopt and not keep_freed_memory():
-        print("(--mallopt: glibc's mallopt is not available here; running without it)")
+    if args.keep_memory and not tn.keep_freed_memory():
+        print("(--keep-memory: this C library is not glibc; running without it)")
     if torch is not None:
         torch.set_num_threads(args.threads)
     if threadpool_limits is not None:
@@ -182,7 +171,7 @@ def run_in_processes(args):
     command = [sys.executable, os.path.abspath(__file__), "--json", "--processes", "1"]
     for flag in ("threads", "reps", "warmup", "pause", "wait_quiet"):
         command += [f"--{flag.replace('_', '-')}", str(getattr(args, flag))]
-    command += (["--only", args.only] if args.only else []) + (["--mallopt"] if args.mallopt else [])
+    command += (["--only", args.only] if args.only else []) + (["--keep-memory"] if args.keep_memory else [])
     runs = []
     for _ in range(args.processes):
         out = subprocess.run(command, capture_output=True, text=True, check=True).stdout
@@ -205,8 +194,8 @@ def main():
     parser.add_argument("--wait-quiet", type=float, default=0, metavar="S",
                         help="first wait up to S seconds for other processes to go quiet")
     parser.add_argument("--only", default=None, help="run only workloads whose name contains this text")
-    parser.add_argument("--mallopt", action="store_true",
-                        help="keep freed big buffers in the heap (glibc mallopt), for both tinynet and torch")
+    parser.add_argument("--keep-memory", action="store_true",
+                        help="tn.keep_freed_memory(): glibc keeps freed big buffers (whole process: torch too)")
     parser.add_argument("--json", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
 
@@ -218,7 +207,7 @@ def main():
           + f"; numpy {np.__version__}"
           + (f", torch {torch.__version__}" if torch is not None else ", torch not installed (tinynet only)")
           + ("" if threadpool_limits is not None else "; threadpoolctl absent: BLAS threads left at their default")
-          + ("; glibc mallopt: freed memory kept" if args.mallopt else ""))
+          + ("; freed memory kept (tn.keep_freed_memory)" if args.keep_memory else ""))
     if args.processes > 1:
         results = run_in_processes(args)
     else:

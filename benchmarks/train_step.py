@@ -18,11 +18,17 @@ set_num_threads). Ratio = tinynet time / torch time. When torch is absent, tinyn
     python benchmarks/train_step.py                  # both workloads, 2 threads
     python benchmarks/train_step.py --threads 1 --reps 21 --workload seed --stem-stride 4
     python benchmarks/train_step.py --isolated 3     # also: each side alone in its own process, 3 times each
+    python benchmarks/train_step.py --keep-memory    # with tn.keep_freed_memory() (whole process: torch too)
 
 Why --isolated: torch's OpenMP threads (libgomp) and NumPy's OpenBLAS threads in ONE process slow each other
 down (see /work/shared/notes/performance.md, section 6), by up to 3x for the small seed-model kernels. Interleaving
 is fair to machine noise but not to that; isolated runs (alternating tinynet / torch processes) are fair to that
 but not to noise. The honest answer is both numbers, so --isolated prints both.
+
+Why --keep-memory: by default glibc returns freed big buffers to the OS, and every step page-faults them back in
+(about 20,000 faults in a seed-model step; see tinynet/memory.py). ``tn.keep_freed_memory()`` stops that for the
+whole process, so with the flag both sides run with it (and so do the --isolated children). The default run
+leaves glibc as it is: that is what a user gets without the call.
 """
 from __future__ import annotations
 
@@ -197,7 +203,7 @@ def time_alone(workload, side, args):
     import subprocess
     command = [sys.executable, os.path.abspath(__file__), "--workload", workload, "--only", side,
                "--stem-stride", str(args.stem_stride), "--threads", str(args.threads), "--reps", str(args.reps),
-               "--warmup", str(args.warmup)]
+               "--warmup", str(args.warmup)] + (["--keep-memory"] if args.keep_memory else [])
     out = subprocess.run(command, capture_output=True, text=True, check=True).stdout
     return json.loads(out.strip().splitlines()[-1])["ms"]
 
@@ -226,8 +232,12 @@ def main():
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--isolated", type=int, default=0, metavar="K",
                         help="also time each side alone in K fresh processes per side, alternating")
+    parser.add_argument("--keep-memory", action="store_true",
+                        help="tn.keep_freed_memory() first: glibc keeps freed buffers (whole process: torch too)")
     parser.add_argument("--only", choices=["tinynet", "torch"], help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.keep_memory and not tn.keep_freed_memory():
+        print("(--keep-memory: this C library is not glibc; running without it)")
     if args.only:
         return only(args)
 
@@ -239,7 +249,8 @@ def main():
     except ImportError:
         torch = None
         torch_note = "torch is not importable: printing tinynet's numbers only"
-    print(f"one training step (fwd + cross-entropy + bwd + Adam), float32; {args.reps} interleaved reps, median")
+    print(f"one training step (fwd + cross-entropy + bwd + Adam), float32; {args.reps} interleaved reps, median"
+          + ("; freed memory kept (tn.keep_freed_memory)" if args.keep_memory else ""))
     print(f"  {limit_note}; {torch_note}")
     targets = {"mlp": 1.0, "seed": 2.2}
     workloads = ["mlp", "seed"] if args.workload == "both" else [args.workload]

@@ -11,9 +11,11 @@ Reading order for a learner:
   optim/          SGD, Adam, AdamW
   training.py     fit / evaluate / predict;  summary.py: the model table;  serialization.py: save / load (.npz)
   diagnostics.py  gradient flow: per-layer gradient norms, and the residual theorem
+  memory.py       why a NumPy training step page-faults, and keep_freed_memory(), the opt-in fix
 """
-from . import diagnostics, functional, nn, optim, training
+from . import diagnostics, functional, memory, nn, optim, training
 from .gradcheck import GradcheckError, gradcheck
+from .memory import keep_freed_memory
 from .ops.shaping import concatenate, stack, where
 from .random import manual_seed
 from .serialization import load, save
@@ -26,4 +28,4 @@ __version__ = "0.1.0"
 
 __all__ = ["Tensor", "tensor", "no_grad", "enable_grad", "is_grad_enabled", "Tape", "gradcheck", "GradcheckError",
            "concatenate", "stack", "where", "manual_seed", "save", "load", "summary", "fit", "evaluate", "predict",
-           "functional", "nn", "optim", "training", "diagnostics"]
+           "keep_freed_memory", "functional", "nn", "optim", "training", "diagnostics", "memory"]
