@@ -104,10 +104,12 @@ def scaled_dot_product_attention(q, k, v, mask=None, is_causal=False, scale=None
             dv = unbroadcast(np.matmul(_swap(p), g), v.shape)
         if q.requires_grad or k.requires_grad:
             ds = np.matmul(g, _swap(v.data))                      # dp, (…, L, S)
-            ds -= (g * out).sum(axis=-1, keepdims=True)           # dp - Σ_S dp ⊙ p  (= Σ_{d_v} g ⊙ out)
+            ds -= np.einsum("...ld,...ld->...l", g, out)[..., None]   # dp - Σ_S dp ⊙ p  (= Σ_{d_v} g ⊙ out)
             ds *= p                                               # ds = p ⊙ (dp - Σ dp ⊙ p)
             if q.requires_grad:
-                dq = unbroadcast(np.matmul(ds, k.data) * scale, q.shape)
+                dq = np.matmul(ds, k.data)
+                dq *= scale                                       # in place: no second (…, L, d_k) array
+                dq = unbroadcast(dq, q.shape)
             if k.requires_grad:
                 dk = unbroadcast(np.matmul(_swap(ds), q_scaled), k.shape)   # dsᵀ q · scale
         return dq, dk, dv
