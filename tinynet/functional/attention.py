@@ -83,6 +83,7 @@ def scaled_dot_product_attention(q, k, v, mask=None, is_causal=False, scale=None
 
     q_scaled = q.data * scale                     # (…, L, d_k): scaling q is cheaper than scaling (…, L, S)
     p = np.matmul(q_scaled, _swap(k.data))       # the scores s, (…, L, S); becomes p in place below
+    del q_scaled                                 # not kept for backward: dk is rescaled there instead
     if p.shape != scores_shape:                  # v's batch axes broadcast further than q's and k's
         p = np.broadcast_to(p, scores_shape).copy()
     if allowed is not None:
@@ -111,7 +112,9 @@ def scaled_dot_product_attention(q, k, v, mask=None, is_causal=False, scale=None
                 dq *= scale                                       # in place: no second (…, L, d_k) array
                 dq = unbroadcast(dq, q.shape)
             if k.requires_grad:
-                dk = unbroadcast(np.matmul(_swap(ds), q_scaled), k.shape)   # dsᵀ q · scale
+                dk = np.matmul(_swap(ds), q.data)
+                dk *= scale                                       # dk = dsᵀ q · scale
+                dk = unbroadcast(dk, k.shape)
         return dq, dk, dv
 
     result = make_result("scaled_dot_product_attention", out, (q, k, v), backward)
