@@ -16,8 +16,8 @@ Contrast with micrograd-style engines
 micrograd and most teaching libraries store a graph of nodes and, at backward time, run a recursive
 depth-first search to build a topological order. That recursion costs one Python frame per graph level, so
 a chain of a few thousand ops raises ``RecursionError``. Here the order comes from the index the op got when it
-ran. The walk is a loop over a heap of indices: no recursion, and any depth works (the tests use a 10,000-op
-chain).
+ran. The walk is a loop over a heap of entries ordered by index: no recursion, and any depth works (the tests
+use a 10,000-op chain).
 
 Who keeps the tape alive
 ------------------------
