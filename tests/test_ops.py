@@ -245,6 +245,13 @@ def test_where_condition_carries_no_gradient(shape_pair, seed):
     check_op(lambda a, b: tn.where(cond, a, b), lambda a, b: np.where(cond, a, b), x, y)
 
 
+def test_where_needs_a_boolean_condition():
+    x, y = tn.tensor([1.0, 2.0]), tn.tensor([3.0, 4.0])
+    with pytest.raises(TypeError, match="where: condition must be boolean .* got dtype float32"):
+        tn.where(tn.tensor([0.5, 0.0]), x, y)
+    np.testing.assert_array_equal(tn.where([True, False], x, y).data, [1.0, 4.0])   # a list of bools is fine
+
+
 def test_comparisons_give_bool_tensors_without_grad():
     x = tn.tensor([1.0, -2.0, 3.0], requires_grad=True)
     for result in (x > 0, x >= 1, x < 0, x <= 1, x == 3, x != 3):

@@ -148,7 +148,10 @@ def where(condition, x, y):
     Backward: the condition carries no gradient;  dx = unbroadcast(g * cond, x.shape),
     dy = unbroadcast(g * ~cond, y.shape).
     """
-    cond = np.asarray(condition.data if isinstance(condition, Tensor) else condition, dtype=bool)
+    cond = np.asarray(condition.data if isinstance(condition, Tensor) else condition)
+    if cond.dtype != bool:                   # as torch.where: 0.5 or -1 is not silently "True"
+        raise TypeError(f"where: condition must be boolean (e.g. x > 0), got dtype {cond.dtype}; compare "
+                        f"explicitly, e.g. tn.where(mask != 0, x, y)")
     if not isinstance(x, Tensor):
         x = as_tensor(x, like=y if isinstance(y, Tensor) else None)
     y = as_tensor(y, like=x)
