@@ -72,3 +72,14 @@ def test_float_of_a_one_element_tensor():
 def test_non_numeric_or_ragged_data_is_a_clear_error(data, error, words):
     with pytest.raises(error, match=words):
         tn.tensor(data)
+
+
+def test_numpy_conversion_shares_data_and_refuses_tensors_that_require_grad():
+    t = tn.tensor([1.0, 2.0])
+    a = np.asarray(t)
+    assert a.dtype == np.float32 and np.shares_memory(a, t.data)
+    assert np.asarray(t, dtype=np.float64).dtype == np.float64
+    assert not np.shares_memory(np.array(t, copy=True), t.data)
+    with pytest.raises(RuntimeError, match="requires grad .* t.detach"):
+        np.asarray(tn.tensor([1.0], requires_grad=True))
+    np.testing.assert_array_equal(np.asarray(tn.tensor([1.0], requires_grad=True).detach()), [1.0])

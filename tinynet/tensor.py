@@ -88,6 +88,15 @@ class Tensor:
     def __float__(self):
         return float(self.item())
 
+    def __array__(self, dtype=None, copy=None):
+        """``np.asarray(t)``: the data (shared, like ``t.numpy()``), for plotting and NumPy code. As in PyTorch, a
+        tensor that requires grad refuses: NumPy would silently drop it from the tape."""
+        if self.requires_grad:
+            raise RuntimeError("can't convert a tensor that requires grad to a NumPy array (NumPy would compute "
+                               "outside the tape): use t.detach().numpy(), or t.data")
+        data = self.data if dtype is None else self.data.astype(dtype, copy=False)
+        return data.copy() if copy else data
+
     def __len__(self):
         if self.data.ndim == 0:
             raise TypeError("len() of a 0-d tensor")
