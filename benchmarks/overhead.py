@@ -74,9 +74,9 @@ def main(argv=None):
     x0 = np.random.default_rng(0).standard_normal((4, 4)).astype(np.float32)
     results = {"tinynet": [], "numpy forward only": [], "torch": []}
     for _ in range(args.reps):                       # interleaved, so machine noise hits all alike
-        results["tinynet"].append(time_tinynet(x0, args.ops))
         results["numpy forward only"].append(time_numpy_floor(x0, args.ops))
-        if torch is not None:
+        results["tinynet"].append(time_tinynet(x0, args.ops))
+        if torch is not None:                        # right after tinynet: the two halves of a pair
             results["torch"].append(time_torch(torch, x0, args.ops))
     print(f"chain of {args.ops} elementwise ops on 4x4 float32, forward+backward; median of {args.reps} reps")
     per_op = {k: statistics.median(v) / args.ops * 1e6 for k, v in results.items() if v}

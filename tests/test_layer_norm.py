@@ -148,3 +148,10 @@ def test_module_rejects_bad_shapes():
         nn.LayerNorm(0)
     with pytest.raises(ValueError, match="last axes"):
         nn.LayerNorm(5)(tn.Tensor(np.zeros((2, 4))))
+
+
+def test_weight_and_bias_must_have_the_input_dtype():
+    x = tn.tensor(np.ones((2, 3), dtype=np.float32))
+    for weight, bias in ((np.ones(3), None), (None, np.zeros(3))):           # float64 parameters
+        with pytest.raises(TypeError, match="layer_norm: (weight|bias) has dtype float64 but the input has dtype float32"):
+            F.layer_norm(x, 3, weight, bias)

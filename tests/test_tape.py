@@ -265,3 +265,22 @@ def test_a_rule_that_raises_leaves_no_half_summed_gradient_behind():
     x.grad = None
     y.backward()
     np.testing.assert_array_equal(x.grad, [6.0, 6.0])   # dy/dx = 3 + 3; a leaked partial sum would give 9
+
+
+def test_backward_called_inside_a_backward_rule():
+    """Each backward() keeps its own bookkeeping, so a rule may run a second, nested backward."""
+    from tinynet.tensor import make_result
+
+    x = leaf([1.0, 2.0])
+    h = x * 2.0
+    seen = []
+
+    def rule_that_backpropagates(g):
+        h.backward(np.ones(2), retain_graph=True)        # nested: d(h)/dx = 2 lands in x.grad now
+        seen.append(x.grad.copy())
+        return (g,)
+
+    u = make_result("nested", h.data.copy(), (h,), rule_that_backpropagates)
+    (u + h).sum().backward()
+    np.testing.assert_array_equal(seen[0], [2.0, 2.0])
+    np.testing.assert_array_equal(x.grad, [6.0, 6.0])    # 2 (nested) + 2 (through u) + 2 (through h directly)

@@ -13,7 +13,8 @@ Reading order for a learner:
   diagnostics.py  gradient flow: per-layer gradient norms, and the residual theorem
   memory.py       why a NumPy training step page-faults, and keep_freed_memory(), the opt-in fix
 """
-from . import diagnostics, functional, memory, nn, optim, training
+from .tensor import Tensor, tensor  # first: tensor.py binds Tensor's methods to the op modules it then loads
+from . import diagnostics, functional, memory, nn, optim, training  # noqa: E402
 from .gradcheck import GradcheckError, gradcheck
 from .memory import keep_freed_memory
 from .ops.shaping import concatenate, stack, where
@@ -21,7 +22,6 @@ from .random import manual_seed
 from .serialization import load, save
 from .summary import summary
 from .tape import Tape, enable_grad, is_grad_enabled, no_grad
-from .tensor import Tensor, tensor
 from .training import evaluate, fit, predict
 
 __version__ = "0.1.0"

@@ -96,7 +96,7 @@ class Entry:
     (the output tensor owns the entry, not the other way round).
     """
 
-    __slots__ = ("index", "op", "inputs", "backward", "retained", "grad_out", "description", "__weakref__")
+    __slots__ = ("index", "op", "inputs", "backward", "retained", "description", "__weakref__")
 
     def __init__(self, op, inputs, backward, output):
         self.index = _next_index()
@@ -104,7 +104,6 @@ class Entry:
         self.inputs = inputs
         self.backward = backward      # None once released
         self.retained = None          # weakref to the output tensor when it called .retain_grad()
-        self.grad_out = None          # during backward: dL/d(output), summed over the consumers seen so far
         if _open_tapes:               # a learner is watching: remember a printable line, keep the entry
             self.description = _describe(self, output.shape)
             for tape in _open_tapes:
@@ -174,52 +173,51 @@ class Tape:
 def backward(root, grad, retain_graph=False):
     """Accumulate ``d(root)/d(leaf) · grad`` into ``leaf.grad`` for every leaf that requires grad.
 
-    Each waiting entry holds, in ``entry.grad_out``, the gradient of the loss with respect to its output,
-    summed over every consumer seen so far. The heap holds ``(-index, entry)`` for the waiting entries, so it
-    pops the largest index first. An entry is processed only after all its consumers (they have larger
-    indices), so when it is popped its ``grad_out`` is complete.
+    ``pending`` maps each waiting entry to the gradient of the loss with respect to its output, summed over
+    every consumer seen so far. The heap holds ``(-index, entry)`` for the waiting entries, so it pops the
+    largest index first. An entry is processed only after all its consumers (they have larger indices), so
+    when it is popped its gradient is complete. ``pending`` and the heap belong to this call alone, so a
+    backward rule may itself call ``backward()`` (and an error leaves nothing half-summed behind).
     """
     entry = root._entry
     if entry is None:                               # backward on a leaf: d(root)/d(root) = identity
         _accumulate_into(root, grad)
         return
-    entry.grad_out = grad
+    pending = {entry: grad}                         # entry -> dL/d(entry's output) so far
     heap = [(-entry.index, entry)]                  # heapq is a min-heap: -index pops the largest index
     pop, push = heapq.heappop, heapq.heappush       # (local names: this loop runs once per entry)
-    try:
-        while heap:
-            entry = pop(heap)[1]
-            grad_out, entry.grad_out = entry.grad_out, None
-            backward_rule = entry.backward
-            if backward_rule is None:
-                raise RuntimeError(
-                    f"backward: trying to backward through the tape a second time (entry {entry.index}, "
-                    f"op '{entry.op}'): its saved values were freed by an earlier backward(). Pass "
-                    f"retain_graph=True to the first backward() to keep them, or recompute the forward pass.")
-            if entry.retained is not None:
-                tensor = entry.retained()
-                if tensor is not None:
-                    _accumulate_into(tensor, grad_out)
-            for tensor, g in zip(entry.inputs, backward_rule(grad_out)):
-                if g is None or not tensor.requires_grad:
-                    continue
-                data = tensor.data
-                if g.shape != data.shape or (g.dtype is not data.dtype and g.dtype != data.dtype):
-                    g = _checked(g, tensor, entry)
-                producer = tensor._entry
-                if producer is None:                # a leaf: gradients accumulate into .grad
-                    _accumulate_into(tensor, g)
-                elif producer.grad_out is None:     # first gradient to reach this tensor
-                    producer.grad_out = g
-                    push(heap, (-producer.index, producer))
-                else:                               # a tensor used twice: sum the contributions
-                    producer.grad_out = producer.grad_out + g
-            if not retain_graph:                    # release: free the saved arrays and the inputs
-                entry.backward = None
-                entry.inputs = None
-    finally:                                        # after an error, leave no half-summed gradient behind
-        for _, waiting in heap:
-            waiting.grad_out = None
+    while heap:
+        entry = pop(heap)[1]
+        grad_out = pending.pop(entry)
+        backward_rule = entry.backward
+        if backward_rule is None:
+            raise RuntimeError(
+                f"backward: trying to backward through the tape a second time (entry {entry.index}, "
+                f"op '{entry.op}'): its saved values were freed by an earlier backward(). Pass "
+                f"retain_graph=True to the first backward() to keep them, or recompute the forward pass.")
+        if entry.retained is not None:
+            tensor = entry.retained()
+            if tensor is not None:
+                _accumulate_into(tensor, grad_out)
+        for tensor, g in zip(entry.inputs, backward_rule(grad_out)):
+            if g is None or not tensor.requires_grad:
+                continue
+            data = tensor.data
+            if g.shape != data.shape or (g.dtype is not data.dtype and g.dtype != data.dtype):
+                g = _checked(g, tensor, entry)
+            producer = tensor._entry
+            if producer is None:                    # a leaf: gradients accumulate into .grad
+                _accumulate_into(tensor, g)
+                continue
+            so_far = pending.get(producer)
+            if so_far is None:                      # first gradient to reach this tensor
+                pending[producer] = g
+                push(heap, (-producer.index, producer))
+            else:                                   # a tensor used twice: sum the contributions
+                pending[producer] = so_far + g
+        if not retain_graph:                        # release: free the saved arrays and the inputs
+            entry.backward = None
+            entry.inputs = None
 
 
 def _checked(g, tensor, entry):

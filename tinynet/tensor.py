@@ -158,19 +158,14 @@ class Tensor:
         t.requires_grad = False
         return t
 
-    # ---- operators: see tinynet/ops/ for the math -----------------------------------------------------
-    def __add__(self, other): return arithmetic.add(self, other)
+    # ---- operators and math methods: see tinynet/ops/ for the math ------------------------------------
+    # x + y, x * y, x @ w, -x, x ** 2, x[i], x.tanh(), x.sum(), x.reshape(...) ... are the op functions
+    # themselves, bound to Tensor at the end of this file. The reflected forms (2 + x, 2 * x) swap operands:
     def __radd__(self, other): return arithmetic.add(other, self)
-    def __sub__(self, other): return arithmetic.sub(self, other)
     def __rsub__(self, other): return arithmetic.sub(other, self)
-    def __mul__(self, other): return arithmetic.mul(self, other)
     def __rmul__(self, other): return arithmetic.mul(other, self)
-    def __truediv__(self, other): return arithmetic.div(self, other)
     def __rtruediv__(self, other): return arithmetic.div(other, self)
-    def __pow__(self, exponent): return arithmetic.pow(self, exponent)
     def __rpow__(self, base): return arithmetic.pow(base, self)
-    def __neg__(self): return arithmetic.neg(self)
-    def __matmul__(self, other): return matmul.matmul(self, other)
     def __rmatmul__(self, other): return matmul.matmul(other, self)
 
     # comparisons give bool tensors and carry no gradient
@@ -181,23 +176,6 @@ class Tensor:
     def __eq__(self, other): return Tensor._wrap(self.data == _data_of(other))
     def __ne__(self, other): return Tensor._wrap(self.data != _data_of(other))
 
-    def __getitem__(self, index): return shaping.getitem(self, index)
-
-    def exp(self): return elementwise.exp(self)
-    def log(self): return elementwise.log(self)
-    def sqrt(self): return elementwise.sqrt(self)
-    def abs(self): return elementwise.abs(self)
-    def tanh(self): return elementwise.tanh(self)
-    def sigmoid(self): return elementwise.sigmoid(self)
-    def relu(self): return elementwise.relu(self)
-
-    def sum(self, axis=None, keepdims=False): return reductions.sum(self, axis, keepdims)
-    def mean(self, axis=None, keepdims=False): return reductions.mean(self, axis, keepdims)
-    def max(self, axis=None, keepdims=False): return reductions.max(self, axis, keepdims)
-
-    def reshape(self, *shape): return shaping.reshape(self, *shape)
-    def transpose(self, *axes): return shaping.transpose(self, *axes)
-    def contiguous(self): return shaping.contiguous(self)
     T = property(lambda self: shaping.transpose(self), doc="All axes reversed, as NumPy's ``.T``.")
 
 
@@ -241,6 +219,10 @@ def as_tensor(x, like=None):
     return Tensor(x)
 
 
+_new_tensor = Tensor.__new__                # a bare Tensor; make_result fills in its four fields
+_Entry = tape.Entry                         # (module-level names: make_result runs once per op)
+
+
 def make_result(op, data, inputs, backward):
     """Wrap an op's result in a Tensor and, if gradients are needed, record the op on the tape.
 
@@ -264,9 +246,30 @@ def make_result(op, data, inputs, backward):
     return out
 
 
-_new_tensor = Tensor.__new__                # a bare Tensor; make_result fills in its four fields
-_Entry = tape.Entry
-
-
-# The op modules import Tensor from this module, so they are imported after the class exists.
+# The op modules import Tensor from this module, so they are imported after the class exists ...
 from .ops import arithmetic, elementwise, matmul, reductions, shaping  # noqa: E402
+
+# ... and then the methods that are ops are bound to the op functions: ``x + y`` calls ``arithmetic.add(x, y)``
+# directly, and ``help(Tensor.__add__)`` shows add's formula. (Binding, rather than a one-line method that
+# calls the op, saves a Python call on every op: about 7 % of the engine's time in benchmarks/overhead.py.)
+Tensor.__add__ = arithmetic.add
+Tensor.__sub__ = arithmetic.sub
+Tensor.__mul__ = arithmetic.mul
+Tensor.__truediv__ = arithmetic.div
+Tensor.__pow__ = arithmetic.pow
+Tensor.__neg__ = arithmetic.neg
+Tensor.__matmul__ = matmul.matmul
+Tensor.__getitem__ = shaping.getitem
+Tensor.exp = elementwise.exp
+Tensor.log = elementwise.log
+Tensor.sqrt = elementwise.sqrt
+Tensor.abs = elementwise.abs
+Tensor.tanh = elementwise.tanh
+Tensor.sigmoid = elementwise.sigmoid
+Tensor.relu = elementwise.relu
+Tensor.sum = reductions.sum                  # x.sum(axis=None, keepdims=False), as the op's own signature
+Tensor.mean = reductions.mean
+Tensor.max = reductions.max
+Tensor.reshape = shaping.reshape             # x.reshape(2, 3) or x.reshape((2, 3))
+Tensor.transpose = shaping.transpose         # x.transpose(1, 0) or x.transpose((1, 0)); none given: reverse
+Tensor.contiguous = shaping.contiguous

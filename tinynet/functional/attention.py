@@ -83,7 +83,7 @@ def scaled_dot_product_attention(q, k, v, mask=None, is_causal=False, scale=None
 
     q_scaled = q.data * scale                     # (…, L, d_k): scaling q is cheaper than scaling (…, L, S)
     p = np.matmul(q_scaled, _swap(k.data))       # the scores s, (…, L, S); becomes p in place below
-    del q_scaled                                 # not kept for backward: dk is rescaled there instead
+    del q_scaled                                 # freed now: backward uses q and rescales dk instead
     if p.shape != scores_shape:                  # v's batch axes broadcast further than q's and k's
         p = np.broadcast_to(p, scores_shape).copy()
     if allowed is not None:

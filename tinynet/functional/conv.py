@@ -325,7 +325,7 @@ def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
             cols = saved.pop() if saved else columns()               # rebuilt only on a second backward
             # dWᵀ = Σ_n cols[n] @ G[n]ᵀ: the same sum; OpenBLAS runs this orientation 5-15% faster here
             dw_t = np.matmul(cols, g4.swapaxes(-1, -2)).sum(axis=0)  # (groups, K, O/groups), summed over images
-            dw = dw_t.swapaxes(-1, -2).reshape(weight.shape)
+            dw = np.ascontiguousarray(dw_t.swapaxes(-1, -2)).reshape(weight.shape)   # C order, as the weight
             del cols                                                 # free kh·kw·|x| before dcols exists
         if x.requires_grad:
             if pointwise:                                            # dcols = Wᵀ G is dx itself

@@ -50,6 +50,10 @@ def layer_norm(x, normalized_shape, weight=None, bias=None, eps=1e-5):
                              f"{as_tensor(p).shape}")
     weight = None if weight is None else as_tensor(weight)
     bias = None if bias is None else as_tensor(bias)
+    for label, p in (("weight", weight), ("bias", bias)):
+        if p is not None and p.dtype != x.dtype:          # as PyTorch: no silent promotion (or demotion)
+            raise TypeError(f"layer_norm: {label} has dtype {p.dtype} but the input has dtype {x.dtype}; "
+                            f"they must match (convert one, e.g. module.to(np.float64))")
     eps = float(eps)
     n = int(np.prod(shape))                                 # entries per row
     rows = int(np.prod(x.shape[:x.ndim - len(shape)]))      # R: how many rows

@@ -37,7 +37,8 @@ def _number_operand(x, c):
 
 
 def _pass_through(g):
-    """The backward rule of ``x + c`` and ``x - c``: dy/dx = 1, so dx = g."""
+    """The backward rule of an op whose output moves one-for-one with its input (x + c, x - c, and
+    ``contiguous`` in shaping.py): dy/dx = 1, so dx = g."""
     return (g,)
 
 

@@ -2,8 +2,8 @@
 where.
 
 Each backward sends every gradient entry back to the place its value came from:
-reshape → reshape back; transpose → the inverse permutation; indexing → scatter (adding where an index repeats);
-concatenate/stack → slice the gradient into the pieces.
+reshape → reshape back; transpose → the inverse permutation; contiguous → g unchanged (same values, new layout);
+indexing → scatter (adding where an index repeats); concatenate/stack → slice the gradient into the pieces.
 """
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ import numpy as np
 
 from ..broadcast import broadcast_shapes, unbroadcast
 from ..tensor import Tensor, as_tensor, make_result
+from .arithmetic import _pass_through
 
 __all__ = ["reshape", "transpose", "contiguous", "getitem", "concatenate", "stack", "where"]
 
@@ -55,10 +56,6 @@ def contiguous(x):
     if x.data.flags.c_contiguous:
         return x
     return make_result("contiguous", np.ascontiguousarray(x.data), (x,), _pass_through)
-
-
-def _pass_through(g):
-    return (g,)
 
 
 def _plain_index(index):
