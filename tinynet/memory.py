@@ -39,8 +39,8 @@ _TRIM_THRESHOLD = 2**31 - 1             # never give free heap memory back (the 
 def keep_freed_memory() -> bool:
     """Keep freed big blocks in the process for reuse instead of returning them to the OS (glibc only).
 
-    Returns True if glibc accepted the settings. False means nothing changed: there is no glibc (macOS,
-    Windows, musl) or it refused. Process-wide and permanent for the process. See the module docstring for
+    Returns True if glibc accepted both settings; False if there is no glibc here (macOS, Windows, musl: then
+    nothing changed) or glibc refused one. Process-wide and permanent for the process. See the module docstring for
     why it helps (fewer page faults per training step) and what it costs (the process keeps its peak memory).
     """
     libc = _glibc()

@@ -94,8 +94,11 @@ class Tensor:
         if self.requires_grad:
             raise RuntimeError("can't convert a tensor that requires grad to a NumPy array (NumPy would compute "
                                "outside the tape): use t.detach().numpy(), or t.data")
-        data = self.data if dtype is None else self.data.astype(dtype, copy=False)
-        return data.copy() if copy else data
+        if dtype is not None and np.dtype(dtype) != self.data.dtype:
+            if copy is False:                 # NumPy 2's protocol: copy=False means "never copy"
+                raise ValueError(f"can't convert a {self.data.dtype} tensor to {np.dtype(dtype)} without a copy")
+            return self.data.astype(dtype)
+        return self.data.copy() if copy else self.data
 
     def __len__(self):
         if self.data.ndim == 0:
@@ -251,7 +254,7 @@ from .ops import arithmetic, elementwise, matmul, reductions, shaping  # noqa: E
 
 # ... and then the methods that are ops are bound to the op functions: ``x + y`` calls ``arithmetic.add(x, y)``
 # directly, and ``help(Tensor.__add__)`` shows add's formula. (Binding, rather than a one-line method that
-# calls the op, saves a Python call on every op: about 7 % of the engine's time in benchmarks/overhead.py.)
+# calls the op, saves a Python call on every op: a few per cent of the engine's time in benchmarks/overhead.py.)
 Tensor.__add__ = arithmetic.add
 Tensor.__sub__ = arithmetic.sub
 Tensor.__mul__ = arithmetic.mul
