@@ -134,3 +134,13 @@ def test_gradients_still_flow_with_a_hook():
     x = random_array((3, 3), 2)
     assert tn.gradcheck(lambda t: model(t), [x])
     assert seen
+
+
+def test_a_shared_parameter_appears_under_each_path_in_the_state_dict_as_in_pytorch():
+    shared = tn.nn.Linear(3, 3)
+    model = tn.nn.Sequential(shared, tn.nn.ReLU(), shared)
+    assert list(model.state_dict()) == ["0.weight", "0.bias", "2.weight", "2.bias"]
+    assert len(list(model.parameters())) == 2                    # parameters() still lists each one once
+    state = {k: v + 1 for k, v in model.state_dict().items()}
+    model.load_state_dict(state)                                 # strict: both paths are expected keys
+    np.testing.assert_array_equal(shared.weight.data, state["2.weight"])

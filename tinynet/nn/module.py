@@ -148,12 +148,24 @@ class Module:
 
     # ---- saving -------------------------------------------------------------------------------------
     def state_dict(self):
-        """OrderedDict path -> copy of the parameter's array, keyed as PyTorch keys it ("0.weight")."""
-        return OrderedDict((name, p.data.copy()) for name, p in self.named_parameters())
+        """OrderedDict path -> copy of the parameter's array, keyed as PyTorch keys it ("0.weight").
+
+        As in PyTorch, a parameter shared by two modules appears under both paths (``named_parameters`` lists it
+        once), so state dicts of shared-weight models carry the same keys in both libraries.
+        """
+        return OrderedDict((name, p.data.copy()) for name, p in self._registered_parameters())
+
+    def _registered_parameters(self, prefix=""):
+        """(path, Parameter) for every place a parameter is registered, shared ones under each of their paths."""
+        for name, param in self._parameters.items():
+            if param is not None:
+                yield prefix + name, param
+        for name, child in self._modules.items():
+            yield from child._registered_parameters(f"{prefix}{name}.")
 
     def load_state_dict(self, state, strict=True):
         """Copy arrays from ``state`` into the parameters; shapes must match (and, if strict, the key sets)."""
-        params = dict(self.named_parameters())
+        params = dict(self._registered_parameters())
         if strict:
             missing = sorted(set(params) - set(state))
             unexpected = sorted(set(state) - set(params))
