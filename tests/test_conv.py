@@ -335,3 +335,28 @@ def test_im2col_col2im_argument_errors():
         F.col2im(np.zeros((1, 4, 5)), (1, 1, 3, 3), 2)
     with pytest.raises(TypeError, match="kernel_size must be an int or a pair"):
         F.im2col(np.zeros((1, 1, 3, 3)), None)
+
+
+def test_depthwise_results_never_share_memory_with_its_reused_scratch_buffers():
+    """acc and the gradient canvas are workspaces reused by the next call: outputs must be copies, even where
+    the layout would allow a view (one channel, 1x1 kernel, no padding)."""
+    x = tn.tensor(np.arange(6.0).reshape(1, 1, 2, 3), requires_grad=True)
+    w = tn.tensor(np.full((1, 1, 1, 1), 2.0), requires_grad=True)
+    y = F.depthwise_conv2d(x, w)
+    g = np.arange(6.0).reshape(1, 1, 2, 3)
+    y.backward(g)
+    first_y, first_dx = y.data.copy(), x.grad.copy()
+    y2 = F.depthwise_conv2d(tn.tensor(np.full((1, 1, 2, 3), 7.0), requires_grad=True), w)   # reuses the buffers
+    y2.backward(np.ones((1, 1, 2, 3)))
+    np.testing.assert_array_equal(y.data, first_y)
+    np.testing.assert_array_equal(x.grad, first_dx)
+    np.testing.assert_array_equal(first_y, 2 * x.data)
+
+
+def test_depthwise_input_gradient_is_not_overwritten_by_a_later_depthwise_backward():
+    """Two depthwise convs of one tensor: the first gradient waits in the engine while the second rule runs."""
+    x = tn.tensor(np.arange(6.0).reshape(1, 1, 2, 3), requires_grad=True)
+    h = x * 1.0
+    w1, w2 = tn.tensor(np.full((1, 1, 1, 1), 2.0)), tn.tensor(np.full((1, 1, 1, 1), 3.0))
+    (F.depthwise_conv2d(h, w1) + F.depthwise_conv2d(h, w2)).backward(np.ones((1, 1, 2, 3)))
+    np.testing.assert_array_equal(x.grad, np.full((1, 1, 2, 3), 5.0))     # 2 + 3, not 2 + 2 or 3 + 3
