@@ -81,3 +81,5 @@ def test_workspace_keeps_a_bounded_number_of_buffers_per_thread():
     thread.start()
     thread.join()
     assert other[0] is not mine                                               # threads never share a buffer
+    memory.free_workspaces()
+    assert memory.workspace("test shared name", (5,), np.float32) is not mine

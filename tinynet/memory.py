@@ -37,7 +37,7 @@ from collections import OrderedDict
 
 import numpy as np
 
-__all__ = ["keep_freed_memory", "workspace"]
+__all__ = ["keep_freed_memory", "workspace", "free_workspaces"]
 
 WORKSPACE_SLOTS = 8             # scratch buffers kept per thread; the least recently used goes first
 _workspaces = threading.local()
@@ -62,6 +62,12 @@ def workspace(name, shape, dtype):
     while len(cache) > WORKSPACE_SLOTS:
         cache.popitem(last=False)
     return buffer
+
+
+def free_workspaces():
+    """Drop this thread's scratch buffers: their memory goes back to the allocator, and the next call of a
+    function that uses them allocates afresh (a memory measurement then counts them, as it should)."""
+    getattr(_workspaces, "buffers", {}).clear()
 
 _M_TRIM_THRESHOLD = -1          # glibc's mallopt parameter numbers (malloc.h)
 _M_MMAP_THRESHOLD = -3
