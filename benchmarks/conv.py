@@ -16,8 +16,7 @@ of ~16 ms right after a NumPy step). Both sides do the same work:
 Memory: the peak of NumPy allocations (``tracemalloc``; NumPy reports its buffers to it) during one forward +
 backward, divided by the input's bytes. Traced from just after x, the parameters and gy exist, so it counts
 what the step itself allocates: the output, the im2col columns, every gradient (including the copy that lands
-in ``x.grad``), and the scratch buffers that tinynet reuses between calls (dropped first, so they are made
-again inside the traced step).
+in ``x.grad``).
 
 Other processes: the CPU they use is read from /proc/stat around every round (one tinynet step + one torch
 step); a round during which they used more than 0.25 cores is thrown away and run again (at most 4 x reps
@@ -138,7 +137,6 @@ def measure(kind, x_shape, w_shape, reps, warmup, rng, pause, noise_limit=0.25):
         if torch is not None:
             theirs.append(other)
 
-    tn.memory.free_workspaces()                            # so the step's reused scratch buffers are counted too
     tracemalloc.start()
     tinynet_step(kind, x, w, b, gy_np)
     _, peak = tracemalloc.get_traced_memory()

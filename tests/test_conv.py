@@ -337,16 +337,16 @@ def test_im2col_col2im_argument_errors():
         F.im2col(np.zeros((1, 1, 3, 3)), None)
 
 
-def test_depthwise_results_never_share_memory_with_its_reused_scratch_buffers():
-    """acc and the gradient canvas are workspaces reused by the next call: outputs must be copies, even where
-    the layout would allow a view (one channel, 1x1 kernel, no padding)."""
+def test_depthwise_results_are_not_changed_by_a_later_call():
+    """Outputs and gradients must own their memory, even where the layout would allow a view of an internal
+    buffer (one channel, 1x1 kernel, no padding)."""
     x = tn.tensor(np.arange(6.0).reshape(1, 1, 2, 3), requires_grad=True)
     w = tn.tensor(np.full((1, 1, 1, 1), 2.0), requires_grad=True)
     y = F.depthwise_conv2d(x, w)
     g = np.arange(6.0).reshape(1, 1, 2, 3)
     y.backward(g)
     first_y, first_dx = y.data.copy(), x.grad.copy()
-    y2 = F.depthwise_conv2d(tn.tensor(np.full((1, 1, 2, 3), 7.0), requires_grad=True), w)   # reuses the buffers
+    y2 = F.depthwise_conv2d(tn.tensor(np.full((1, 1, 2, 3), 7.0), requires_grad=True), w)   # same shapes again
     y2.backward(np.ones((1, 1, 2, 3)))
     np.testing.assert_array_equal(y.data, first_y)
     np.testing.assert_array_equal(x.grad, first_dx)

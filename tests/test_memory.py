@@ -1,13 +1,12 @@
-"""tinynet/memory.py: workspace() reuses scratch buffers; keep_freed_memory() makes glibc keep freed blocks, so a
-repeated allocation pattern stops page-faulting (it changes the whole process, so those cases run in a fresh
-Python process)."""
+"""keep_freed_memory(): glibc keeps freed big blocks, so a repeated allocation pattern stops page-faulting.
+
+It changes the whole process, so each case runs in a fresh Python process.
+"""
 import os
 import subprocess
 import sys
 import textwrap
-import threading
 
-import numpy as np
 import pytest
 
 import tinynet as tn
@@ -60,26 +59,3 @@ def test_keep_freed_memory_reports_whether_it_applied():
                              capture_output=True, text=True, check=True).stdout.strip()
     assert applied == str(memory._glibc() is not None)
     assert tn.keep_freed_memory is memory.keep_freed_memory
-
-
-def test_workspace_hands_back_the_same_buffer_per_name_shape_and_dtype():
-    a = memory.workspace("test a", (3, 4), np.float32)
-    assert memory.workspace("test a", (3, 4), np.float32) is a
-    assert memory.workspace("test b", (3, 4), np.float32) is not a           # another name
-    assert memory.workspace("test a", (4, 3), np.float32) is not a           # another shape
-    assert memory.workspace("test a", (3, 4), np.float64).dtype == np.float64
-
-
-def test_workspace_keeps_a_bounded_number_of_buffers_per_thread():
-    first = memory.workspace("test first", (2,), np.float32)
-    for k in range(memory.WORKSPACE_SLOTS):                                   # push it out of the cache
-        memory.workspace(f"test filler {k}", (2,), np.float32)
-    assert memory.workspace("test first", (2,), np.float32) is not first
-    mine = memory.workspace("test shared name", (5,), np.float32)
-    other = []
-    thread = threading.Thread(target=lambda: other.append(memory.workspace("test shared name", (5,), np.float32)))
-    thread.start()
-    thread.join()
-    assert other[0] is not mine                                               # threads never share a buffer
-    memory.free_workspaces()
-    assert memory.workspace("test shared name", (5,), np.float32) is not mine

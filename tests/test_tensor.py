@@ -80,6 +80,9 @@ def test_numpy_conversion_shares_data_and_refuses_tensors_that_require_grad():
     assert a.dtype == np.float32 and np.shares_memory(a, t.data)
     assert np.asarray(t, dtype=np.float64).dtype == np.float64
     assert not np.shares_memory(np.array(t, copy=True), t.data)
+    assert not np.shares_memory(np.array(t), t.data)                  # np.array copies by default
+    with pytest.raises(ValueError, match="without a copy"):            # NumPy 2: copy=False means never copy
+        np.array(t, dtype=np.float64, copy=False)
     with pytest.raises(RuntimeError, match="requires grad .* t.detach"):
         np.asarray(tn.tensor([1.0], requires_grad=True))
     np.testing.assert_array_equal(np.asarray(tn.tensor([1.0], requires_grad=True).detach()), [1.0])

@@ -11,7 +11,7 @@ Reading order for a learner:
   optim/          SGD, Adam, AdamW
   training.py     fit / evaluate / predict;  summary.py: the model table;  serialization.py: save / load (.npz)
   diagnostics.py  gradient flow: per-layer gradient norms, and the residual theorem
-  memory.py       why a NumPy training step page-faults: reused scratch workspaces, and keep_freed_memory()
+  memory.py       why a NumPy training step page-faults, and keep_freed_memory(), the opt-in fix
 """
 from .tensor import Tensor, tensor  # first: tensor.py binds Tensor's methods to the op modules it then loads
 from . import diagnostics, functional, memory, nn, optim, training  # noqa: E402

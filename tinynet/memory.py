@@ -1,4 +1,4 @@
-"""Why a NumPy training step page-faults: ``workspace()`` for scratch arrays, and ``keep_freed_memory()``.
+"""Why a NumPy training step page-faults, and ``keep_freed_memory()``, the opt-in fix (Linux, glibc).
 
 Every op in tinynet returns a new array, and most backward rules make one or two more. A training step of the
 seed model creates and drops hundreds of arrays, many of a few MB. glibc's ``malloc`` hands big blocks back
@@ -22,52 +22,13 @@ It does nothing for a process whose ``malloc`` is not glibc's, including one whe
 loaded with ``LD_PRELOAD`` (those keep freed memory on their own; PyTorch's performance guide recommends them).
 The same two glibc settings can also be given before start-up with the environment variables
 ``MALLOC_MMAP_THRESHOLD_`` and ``MALLOC_TRIM_THRESHOLD_``.
-
-Inside tinynet, the scratch arrays of the heaviest elementwise kernel (the depthwise conv's sums and products,
-several MB each, alive only during one call) come from ``workspace()`` instead: the same buffer is handed out
-again on the next call with the same shape, as deep-learning libraries do with their convolution
-"workspaces". That removes those faults for everyone, without changing glibc's behaviour for the process.
 """
 from __future__ import annotations
 
 import ctypes
 import ctypes.util
-import threading
-from collections import OrderedDict
 
-import numpy as np
-
-__all__ = ["keep_freed_memory", "workspace", "free_workspaces"]
-
-WORKSPACE_SLOTS = 8             # scratch buffers kept per thread; the least recently used goes first
-_workspaces = threading.local()
-
-
-def workspace(name, shape, dtype):
-    """A scratch array of ``shape`` and ``dtype`` (uninitialised, like ``np.empty``), reused across calls.
-
-    For arrays that live only while one function runs: the caller must not return it or keep it beyond its
-    own call, and must not ask for the same ``name`` twice while still using the first. In return, the next
-    call with the same name, shape and dtype gets the same memory back, already mapped, so it costs no page
-    faults. Each thread has its own buffers (two threads never share one), at most ``WORKSPACE_SLOTS`` of them.
-    """
-    cache = getattr(_workspaces, "buffers", None)
-    if cache is None:
-        cache = _workspaces.buffers = OrderedDict()
-    key = (name, tuple(shape), np.dtype(dtype))
-    buffer = cache.pop(key, None)
-    if buffer is None:
-        buffer = np.empty(shape, dtype)
-    cache[key] = buffer                         # now the most recently used
-    while len(cache) > WORKSPACE_SLOTS:
-        cache.popitem(last=False)
-    return buffer
-
-
-def free_workspaces():
-    """Drop this thread's scratch buffers: their memory goes back to the allocator, and the next call of a
-    function that uses them allocates afresh (a memory measurement then counts them, as it should)."""
-    getattr(_workspaces, "buffers", {}).clear()
+__all__ = ["keep_freed_memory"]
 
 _M_TRIM_THRESHOLD = -1          # glibc's mallopt parameter numbers (malloc.h)
 _M_MMAP_THRESHOLD = -3

@@ -8,8 +8,9 @@ The dtype policy, as in PyTorch:
 * Ops keep dtypes: float32 in, float32 out; float64 in, float64 out.
 * Only floating-point tensors can require grad; asking for it on integer or bool data is a ``TypeError``.
 
-The arithmetic lives in ``tinynet/ops/``: each operator below is a one-line call to the op that holds the
-forward formula and its backward rule side by side.
+The arithmetic lives in ``tinynet/ops/``, each op with its forward formula and backward rule side by side.
+Tensor's operators and math methods (``x + y``, ``x.tanh()``, ``x.sum()``, ...) *are* those op functions: they
+are bound to the class at the end of this file.
 """
 from __future__ import annotations
 

@@ -52,7 +52,6 @@ from typing import NamedTuple
 
 import numpy as np
 
-from ..memory import workspace
 from ..tensor import Tensor, as_tensor, make_result
 
 __all__ = ["im2col", "col2im", "conv2d", "depthwise_conv2d", "pointwise_conv2d", "conv_output_size"]
@@ -424,9 +423,8 @@ def depthwise_conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1):
     canvas[:, :, pt:pt + H, pl:pl + W] = x.data.transpose(1, 0, 2, 3)
     xf = canvas.reshape(C, P)
 
-    # Scratch arrays, alive only in this call: workspaces reused across calls (no page faults; see memory.py).
-    acc = workspace("depthwise sums", (C, m, P), dtype)              # stride-1 outputs on the canvas grid;
-    part = workspace("depthwise products", (C, m, L), dtype)         # positions >= L are never read back
+    acc = np.empty((C, m, P), dtype=dtype)                           # stride-1 outputs on the canvas grid;
+    part = np.empty((C, m, L), dtype=dtype)                          # positions >= L are never read back
     for t, (i, j, off) in enumerate(offsets):
         product = acc[:, :, :L] if t == 0 else part                  # the first tap writes the sum directly
         np.multiply(xf[:, None, off:off + L], w4[:, :, i, j, None], out=product)   # (C, m, L)
@@ -436,7 +434,7 @@ def depthwise_conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1):
     # Read the valid outputs back: rows/cols 0, s, 2s, ... of each plane, then NCHW.
     grid = acc.reshape(Cm, N, Hp, Wp)[:, :, 0:H1:sh, 0:W1:sw]        # (C·m, N, H', W')
     if bias is None:
-        y = grid.transpose(1, 0, 2, 3).copy()                        # always a copy: acc is reused next call
+        y = np.ascontiguousarray(grid.transpose(1, 0, 2, 3))
     else:
         y = grid.transpose(1, 0, 2, 3) + bias.data.reshape(Cm, 1, 1)   # the copy and the bias in one pass
     del acc, grid
@@ -444,8 +442,7 @@ def depthwise_conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1):
 
     def backward(g):
         # G on the canvas grid: gf[c, k, n·Hp·Wp + r·s·Wp + q·s] = g[n, c·m + k, r, q], zero elsewhere.
-        gcanvas = workspace("depthwise grad canvas", (C, m, N, Hp, Wp), g.dtype)   # scratch, as acc above
-        gcanvas.fill(0)
+        gcanvas = np.zeros((C, m, N, Hp, Wp), dtype=g.dtype)
         gcanvas[:, :, :, 0:H1:sh, 0:W1:sw] = g.reshape(N, C, m, Ho, Wo).transpose(1, 2, 0, 3, 4)
         gf = gcanvas.reshape(C, m, P)[:, :, :L]                      # (C, m, L)
         dx = dw = None
@@ -455,9 +452,9 @@ def depthwise_conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1):
                 dw[:, :, i, j] = np.matmul(gf, xf[:, off:off + L, None])[:, :, 0]
             dw = dw.reshape(weight.shape)
         if x.requires_grad:
-            dxf = workspace("depthwise input grad", (C, P), dtype)
+            dxf = np.empty((C, P), dtype=dtype)
             dxf[:, L:] = 0                                           # the first tap (off = 0) writes [0, L)
-            part = workspace("depthwise grad products", (C, L), dtype)
+            part = np.empty((C, L), dtype=dtype)
             for t, (i, j, off) in enumerate(offsets):
                 product = dxf[:, :L] if t == 0 else part
                 if m == 1:
@@ -466,7 +463,7 @@ def depthwise_conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1):
                     np.matmul(w4[:, None, :, i, j], gf, out=product[:, None, :])
                 if t > 0:
                     dxf[:, off:off + L] += part
-            dx = dxf.reshape(C, N, Hp, Wp)[:, :, pt:pt + H, pl:pl + W].transpose(1, 0, 2, 3).copy()   # not a view
+            dx = np.ascontiguousarray(dxf.reshape(C, N, Hp, Wp)[:, :, pt:pt + H, pl:pl + W].transpose(1, 0, 2, 3))
         if bias is None:
             return dx, dw
         db = np.einsum("nohw->o", g) if bias.requires_grad else None   # Σ over images, pixels
