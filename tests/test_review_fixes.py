@@ -93,3 +93,9 @@ def test_relu_of_minus_infinity_is_zero():
     y.backward(np.ones(5, dtype=np.float32))
     np.testing.assert_array_equal(x.grad, [0, 0, 0, 1, 1])
     assert np.isnan(F.relu(tn.tensor([np.nan])).data[0])                     # NaN propagates, as in PyTorch
+
+
+def test_accuracy_takes_a_model_output_that_requires_grad():
+    """A metric is never differentiated: accuracy reads the data of a tensor that is on the tape."""
+    logits = tn.tensor([[2.0, 1.0], [0.0, 3.0], [1.0, 0.0]], requires_grad=True)
+    assert tn.training.accuracy(logits * 1.0, np.array([0, 1, 1])) == pytest.approx(2 / 3)

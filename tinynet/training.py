@@ -59,7 +59,7 @@ def accuracy(output, target):
 
     ``output`` (N, C) array of scores (logits or probabilities), ``target`` (N,) integer classes.
     """
-    output, target = np.asarray(output), np.asarray(target)
+    output, target = _as_array("output", output, "accuracy"), _as_array("target", target, "accuracy")
     if output.ndim != 2:
         raise ValueError(f"accuracy: expected outputs of shape (N, C) (one score per class), got {output.shape}")
     if target.shape != (len(output),):       # (N, 1) targets would broadcast to an (N, N) comparison
