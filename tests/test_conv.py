@@ -162,6 +162,51 @@ def test_conv2d_second_backward_rebuilds_the_columns():
         np.testing.assert_allclose(t.grad, 2 * once, rtol=1e-12)
 
 
+def conv2d_input_gradient_by_col2im(x, w, g, stride, padding, dilation, groups):
+    """dx = col2im(Wᵀ G) with the whole dcols built at once and the public (strided, per-tap) col2im."""
+    N, C = x.shape[:2]
+    O, Cg, kh, kw = w.shape
+    G = g.reshape(N, groups, O // groups, -1)                          # (N, groups, O/g, H'W')
+    w3 = w.reshape(groups, O // groups, Cg * kh * kw)                  # (groups, O/g, C/g·kh·kw)
+    dcols = np.einsum("gok,ngol->ngkl", w3, G).reshape(N, C * kh * kw, -1)
+    return F.col2im(dcols, x.shape, (kh, kw), stride, padding, dilation)
+
+
+def assert_input_gradient_is_col2im(x, w, stride, padding, dilation, groups, seed):
+    xt = tn.Tensor(x, requires_grad=True)
+    y = F.conv2d(xt, tn.Tensor(w), stride=stride, padding=padding, dilation=dilation, groups=groups)
+    g = random_array(y.shape, seed)
+    y.backward(g)
+    expected = conv2d_input_gradient_by_col2im(x, w, g, stride, padding, dilation, groups)
+    np.testing.assert_allclose(xt.grad, expected, rtol=1e-12, atol=1e-12)
+
+
+@given(case=conv_cases(), seed=seeds())
+@WIDE
+def test_conv2d_input_gradient_equals_col2im_of_wt_g(case, seed):
+    """conv2d's backward adds dcols back tap by tap (one long shifted add when stride is 1 and W' = W); it must
+    equal the public col2im of the whole dcols = Wᵀ G."""
+    assert_input_gradient_is_col2im(case["x"], case["w"], case["stride"], case["padding"], case["dilation"],
+                                    case["groups"], seed)
+
+
+@pytest.mark.parametrize("kernel, kwargs", [
+    ((3, 3), dict(padding=1)),                          # the usual 'same' conv
+    ((3, 3), dict(padding=(0, 1))),                     # W' = W but H' = H − 2
+    ((2, 4), dict(padding="same")),                     # odd total padding: one more column at the right
+    ((3, 3), dict(padding="same", dilation=(2, 3), groups=2)),
+    ((5, 1), dict(padding=(2, 0), dilation=2)),         # a 1-wide kernel: no column ever wraps
+    ((3, 5), dict(padding=(1, 2), groups=4)),           # wider than the 3-pixel-wide image's interior
+])
+def test_conv2d_input_gradient_on_flat_shift_geometries(kernel, kwargs):
+    """Stride 1 and W' = W: the geometries where each tap is one constant shift of the flattened planes, so the
+    columns that would wrap into the neighbouring row must be dropped."""
+    groups = kwargs.pop("groups", 1)
+    x = random_array((2, 4, 5, 3), 0)
+    w = random_array((8, 4 // groups) + kernel, 1)
+    assert_input_gradient_is_col2im(x, w, 1, kwargs.get("padding", 0), kwargs.get("dilation", 1), groups, 2)
+
+
 # ---- depthwise ---------------------------------------------------------------------------------------------
 @given(case=conv_cases(depthwise=True))
 @WIDE
