@@ -59,14 +59,14 @@ try:
 except ImportError:
     threadpool_limits = None
 
-# name, (N, C, H, W), weight shape, kind. Targets (ratio to torch, 2 threads) from the issue.
+# name, (N, C, H, W), weight shape, kind, time target (ratio to torch, 2 threads), peak-memory target (x the
+# input's bytes; issue #3 sets one for the 28x28 conv3x3 only).
 WORKLOADS = [
-    ("conv3x3 N32 32->64 28x28", (32, 32, 28, 28), (64, 32, 3, 3), "conv", 2.0),
-    ("conv3x3 N16 64->128 14x14", (16, 64, 14, 14), (128, 64, 3, 3), "conv", 2.0),
-    ("depthwise3x3 N32 C64 28x28", (32, 64, 28, 28), (64, 1, 3, 3), "depthwise", 3.0),
-    ("pointwise N32 64->128 28x28", (32, 64, 28, 28), (128, 64, 1, 1), "pointwise", 1.0),
+    ("conv3x3 N32 32->64 28x28", (32, 32, 28, 28), (64, 32, 3, 3), "conv", 2.0, 12.0),
+    ("conv3x3 N16 64->128 14x14", (16, 64, 14, 14), (128, 64, 3, 3), "conv", 2.0, None),
+    ("depthwise3x3 N32 C64 28x28", (32, 64, 28, 28), (64, 1, 3, 3), "depthwise", 3.0, None),
+    ("pointwise N32 64->128 28x28", (32, 64, 28, 28), (128, 64, 1, 1), "pointwise", 1.0, None),
 ]
-MEMORY_TARGET = 12.0      # peak bytes of one conv3x3 forward+backward / input bytes
 
 
 def tinynet_step(kind, x, w, b, gy):
@@ -158,11 +158,11 @@ def run_here(args):
         print(f"(the machine did not become quiet within {args.wait_quiet:g} s; timing anyway)")
     rng = np.random.default_rng(0)
     results = []
-    for name, x_shape, w_shape, kind, target in WORKLOADS:
+    for name, x_shape, w_shape, kind, target, mem_target in WORKLOADS:
         if args.only and args.only not in name:
             continue
         r = measure(kind, x_shape, w_shape, args.reps, args.warmup, rng, args.pause)
-        results.append(dict(r, name=name, target=target))
+        results.append(dict(r, name=name, target=target, mem_target=mem_target))
     return results
 
 
@@ -213,6 +213,7 @@ def main():
     else:
         results = [dict(r, runs=[r] if r["kept"] else []) for r in run_here(args)]
     header = (f"{'workload':<29} {'tinynet ms':>10} {'torch ms':>9} {'ratio':>6} {'target':>7} {'peak mem':>9}"
+              f" {'target':>6}"
               + ("  ratio range over processes" if args.processes > 1 else "  rounds kept/discarded, others' load"))
     print(header)
     print("-" * len(header))
@@ -230,7 +231,8 @@ def main():
             line += f"{theirs:9.1f} {float(np.median(ratios)):6.2f} "
         else:
             line += f"{'n/a':>9} {'n/a':>6} "
-        line += f"{'<=' + format(r['target'], '.1f') + 'x':>7} {r['mem']:8.1f}x  "
+        mem_target = "" if r["mem_target"] is None else f"<={r['mem_target']:.0f}x"
+        line += f"{'<=' + format(r['target'], '.1f') + 'x':>7} {r['mem']:8.1f}x {mem_target:>6}  "
         if args.processes > 1:
             line += (f"{min(ratios):.2f}..{max(ratios):.2f} ({len(runs)} runs)" if torch is not None
                      else f"{len(runs)} runs")
@@ -238,8 +240,9 @@ def main():
             line += f"{r['kept']}/{r['discarded']}, {r['others']:.2f} cores"
         print(line)
     print(f"ratio = tinynet / torch (median{' of the per-process ratios' if args.processes > 1 else ''}); "
-          f"peak mem = tracemalloc peak of one forward+backward / input bytes\n(target for conv3x3: "
-          f"<= {MEMORY_TARGET:.0f}x). A round is discarded when other processes used > 0.25 cores during it.")
+          f"peak mem = tracemalloc peak of one forward+backward / input bytes\n(the issue's memory target is for the "
+          f"28x28 conv3x3; the 14x14 one also holds dW's per-image products, N·(C·kh·kw)·O floats = 5.9x its small "
+          f"input: conv2d's docstring).\nA round is discarded when other processes used > 0.25 cores during it.")
 
 
 if __name__ == "__main__":
