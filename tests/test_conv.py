@@ -184,27 +184,33 @@ def assert_input_gradient_is_col2im(x, w, stride, padding, dilation, groups, see
 @given(case=conv_cases(), seed=seeds())
 @WIDE
 def test_conv2d_input_gradient_equals_col2im_of_wt_g(case, seed):
-    """conv2d's backward adds dcols back tap by tap (one long shifted add when stride is 1 and W' = W); it must
-    equal the public col2im of the whole dcols = Wᵀ G."""
+    """conv2d's backward adds dcols back tap by tap (one long shifted add per image when the output has the
+    input's size); it must equal the public col2im of the whole dcols = Wᵀ G."""
     assert_input_gradient_is_col2im(case["x"], case["w"], case["stride"], case["padding"], case["dilation"],
                                     case["groups"], seed)
 
 
 @pytest.mark.parametrize("kernel, kwargs", [
     ((3, 3), dict(padding=1)),                          # the usual 'same' conv
-    ((3, 3), dict(padding=(0, 1))),                     # W' = W but H' = H − 2
-    ((2, 4), dict(padding="same")),                     # odd total padding: one more column at the right
+    ((2, 4), dict(padding="same")),                     # odd total padding: one more row/column at the end
     ((3, 3), dict(padding="same", dilation=(2, 3), groups=2)),
-    ((5, 1), dict(padding=(2, 0), dilation=2)),         # a 1-wide kernel: no column ever wraps
-    ((3, 5), dict(padding=(1, 2), groups=4)),           # wider than the 3-pixel-wide image's interior
+    ((5, 1), dict(padding=(4, 0), dilation=2)),         # a 1-wide kernel: no column ever falls outside
+    ((3, 5), dict(padding=(1, 2), groups=4)),           # wider than the 3-pixel-wide image
+    ((3, 3), dict(padding=(0, 1))),                     # W' = W but H' = H − 2: the general path
 ])
-def test_conv2d_input_gradient_on_flat_shift_geometries(kernel, kwargs):
-    """Stride 1 and W' = W: the geometries where each tap is one constant shift of the flattened planes, so the
-    columns that would wrap into the neighbouring row must be dropped."""
+def test_conv2d_input_gradient_on_same_size_geometries(kernel, kwargs):
+    """Stride 1 with H' = H and W' = W: each tap is one constant shift of an image's flattened channel planes,
+    so the entries whose tap falls outside the image (they would land in a neighbouring row or plane) must be
+    dropped. Taps here reach past every edge, across rows and across channel planes."""
     groups = kwargs.pop("groups", 1)
     x = random_array((2, 4, 5, 3), 0)
     w = random_array((8, 4 // groups) + kernel, 1)
     assert_input_gradient_is_col2im(x, w, 1, kwargs.get("padding", 0), kwargs.get("dilation", 1), groups, 2)
+
+
+def test_conv2d_input_gradient_when_a_tap_misses_a_tiny_image():
+    """One 1x2 channel under a 3x3 kernel with padding 1: the corner taps shift past the whole flattened image."""
+    assert_input_gradient_is_col2im(random_array((2, 1, 1, 2), 0), random_array((4, 1, 3, 3), 1), 1, 1, 1, 1, 2)
 
 
 # ---- depthwise ---------------------------------------------------------------------------------------------

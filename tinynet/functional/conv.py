@@ -34,9 +34,9 @@ Backward (G = dL/dy reshaped to (N, O, H'·W'))::
 ``col2im`` is the adjoint (transpose) of ``im2col``: where windows overlap, one pixel was copied into several
 columns, so its gradient is the *sum* of those entries. It is written as kh·kw strided ``+=`` (one per tap),
 and since each ``+=`` needs only one tap's rows of dcols, conv2d computes those rows (W[:, :, i, j]ᵀ G) just
-before adding them: dcols, as big as cols, never exists as a whole. With stride 1 and output rows as wide as
-the input's ('same' padding, the common case), each tap is one constant shift of the flattened image planes, and
-conv2d adds it with one long contiguous ``+=`` instead (``_col2im_flat``).
+before adding them: dcols, as big as cols, never exists as a whole. When the output has the input's size (stride
+1, 'same' padding: the common case), each tap is one constant shift of an image's flattened planes, and conv2d
+adds it with one long contiguous ``+=`` per image instead (``_col2im_same_size``).
 
 Depthwise convolutions (one filter per channel) would waste im2col's matrix product on zeros; they have their
 own tap-by-tap kernel (``depthwise_conv2d``). A 1x1 ("pointwise") conv needs no im2col at all: its columns are
@@ -235,41 +235,43 @@ def _col2im(tap_rows, input_shape, geo, dtype):
     return x
 
 
-def _taps_are_flat_shifts(geo):
-    """True when stride is 1 and output rows are as wide as input rows (W' = W: 'same' padding along W, e.g. a
-    3x3 kernel with padding 1). Then every kernel tap is one constant shift of the flattened planes."""
-    return geo.stride == (1, 1) and geo.out_size[1] == geo.in_size[1]
+def _output_is_input_sized(geo):
+    """True for stride 1 with H' = H and W' = W ('same' padding, e.g. a 3x3 kernel with padding 1). Then every
+    kernel tap is one constant shift of an image's flattened planes (``_col2im_same_size``)."""
+    return geo.stride == (1, 1) and geo.out_size == geo.in_size
 
 
-def _col2im_flat(tap_rows, input_shape, geo, dtype):
-    """col2im when ``_taps_are_flat_shifts(geo)``: one long add per kernel tap. The slabs are overwritten.
+def _col2im_same_size(tap_rows, input_shape, geo, dtype):
+    """col2im when ``_output_is_input_sized(geo)``: one long add per kernel tap. The slabs are overwritten.
 
-    Flatten every image plane, x (H, W) to a row of H·W pixels and the slab (H', W') to a row of H'·W pixels
-    (W' = W). Output (r, q) reads, through tap (i, j), input pixel (r + a, q + b) with a = i·d_h − p_top and
-    b = j·d_w − p_left; flattened, that is position r·W + q + (a·W + b): the *same* shift a·W + b for every
-    output. So the whole tap is ``x_flat[..., p + shift] += slab_flat[..., p]`` over one contiguous range of p,
-    instead of N·C·H' short rows of W' pixels (numpy pays a fixed cost per row: the strided ``+=`` of
-    ``_col2im`` is ~7x slower than a contiguous one on 28x28 planes). Two kinds of entries must not be added:
+    Flatten each image, all its channel planes one after another, into one row of C·H·W values (the slab too:
+    it has the same shape, since H' = H and W' = W). Output (c, r, q) reads, through tap (i, j), input pixel
+    (c, r + a, q + b) with a = i·d_h − p_top and b = j·d_w − p_left; flattened, that is position
+    c·H·W + r·W + q + (a·W + b): the *same* shift a·W + b for every output. So the whole tap is
+    ``x_flat[n, p + shift] += slab_flat[n, p]`` over one contiguous range of p: N long rows, where ``_col2im``
+    adds N·C·H' rows of W' pixels (numpy pays a fixed cost per row; on 28x28 planes the strided ``+=`` runs ~4x
+    slower than this one). Entries whose tap falls outside the image must not be added; flattened, they would
+    land in a neighbouring image row or channel plane, so the slab is set to 0 there first:
 
-    - outputs whose tap falls above or below the image (r + a outside [0, H)): left out of the range of p;
-    - outputs whose tap falls left or right of it (q + b outside [0, W)): flattened, they would wrap into the
-      neighbouring image row, so those columns of the slab are set to 0 first.
+    - rows r with r + a outside [0, H) (the tap reads above or below the image);
+    - columns q with q + b outside [0, W) (it reads left or right of the image).
     """
     (dh, dw), ((pt, _), (pl, _)) = geo.dilation, geo.padding
-    H, W = geo.in_size
+    W = geo.in_size[1]
     x = np.zeros(input_shape, dtype=dtype)
     for i, j, (out_rows, out_cols), _ in _taps(geo):
-        slab = tap_rows(i, j)                                        # (N, [groups,] C, H', W'), scratch
-        slab[..., :out_cols.start] = 0                               # these columns read left of the image
-        slab[..., out_cols.stop:] = 0                                # ... and these right of it
+        slab = tap_rows(i, j)                                        # (N, [groups,] C, H, W), scratch
+        slab[..., :out_rows.start, :] = 0                            # rows that read above the image
+        slab[..., out_rows.stop:, :] = 0                             # ... below it
+        slab[..., :out_cols.start] = 0                               # columns that read left of it
+        slab[..., out_cols.stop:] = 0                                # ... right of it
         shift = (i * dh - pt) * W + (j * dw - pl)
-        lo = max(out_rows.start * W, -shift)                         # p in [lo, hi): the rows that read the
-        hi = min(out_rows.stop * W, H * W - shift)                   # image, and p + shift inside the plane
-        if hi <= lo:                                                 # this tap reads only padding
-            continue
-        x_flat = x.reshape(slab.shape[:-2] + (H * W,))
-        slab_flat = slab.reshape(slab.shape[:-2] + (-1,))
-        x_flat[..., lo + shift:hi + shift] += slab_flat[..., lo:hi]
+        slab_flat = slab.reshape(slab.shape[:-3] + (-1,))            # (N, [groups,] C·H·W)
+        x_flat = x.reshape(slab_flat.shape)
+        length = slab_flat.shape[-1]
+        lo, hi = max(0, -shift), min(length, length - shift)        # p and p + shift both in [0, C·H·W)
+        if lo < hi:                                                  # (a tap can miss a tiny image entirely)
+            x_flat[..., lo + shift:hi + shift] += slab_flat[..., lo:hi]
     return x
 
 
@@ -377,7 +379,7 @@ def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
                 dx = np.matmul(w3.swapaxes(-1, -2), g4).reshape(x.shape)
             else:                                                    # dx = col2im(Wᵀ G), one kernel row at a time
                 dtype = np.result_type(weight.data, g)
-                add_back = _col2im_flat if _taps_are_flat_shifts(geo) else _col2im
+                add_back = _col2im_same_size if _output_is_input_sized(geo) else _col2im
                 dx = add_back(_dcols_by_kernel_row(weight.data, g4, geo, dtype), x.shape, geo, dtype)
         if bias is None:
             return dx, dw
