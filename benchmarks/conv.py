@@ -46,7 +46,7 @@ import numpy as np
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
 import tinynet as tn                      # noqa: E402
-from machine import busy_seconds, others_cores, own_seconds, timed, wait_until_quiet  # noqa: E402  (benchmarks/machine.py)
+from machine import busy_seconds, copy_bandwidth, others_cores, own_seconds, timed, wait_until_quiet  # noqa: E402  (benchmarks/machine.py)
 import tinynet.functional as F            # noqa: E402
 
 try:
@@ -120,6 +120,7 @@ def measure(kind, x_shape, w_shape, reps, warmup, rng, pause, noise_limit=0.25):
     # used more than noise_limit cores is discarded and run again (up to 4 x reps rounds): a descheduled BLAS
     # thread makes 2-thread timings meaningless.
     ours, theirs, others_total, wall_total, discarded = [], [], 0.0, 0.0, 0
+    cache = copy_bandwidth()                          # is the shared last-level cache there? (machine.py)
     while len(ours) < reps and len(ours) + discarded < 4 * reps:
         start = busy_seconds(), own_seconds(), time.perf_counter()
         time.sleep(pause)
@@ -143,7 +144,7 @@ def measure(kind, x_shape, w_shape, reps, warmup, rng, pause, noise_limit=0.25):
     tracemalloc.stop()
     median = (lambda ts: float(np.median(ts)) * 1e3 if ts else float("nan"))
     return dict(ours=median(ours), theirs=median(theirs) if torch is not None else None, mem=peak / x_np.nbytes,
-                kept=len(ours), discarded=discarded, others=others_total / max(wall_total, 1e-9))
+                kept=len(ours), discarded=discarded, others=others_total / max(wall_total, 1e-9), cache=cache)
 
 
 def run_here(args):
@@ -213,7 +214,7 @@ def main():
     else:
         results = [dict(r, runs=[r] if r["kept"] else []) for r in run_here(args)]
     header = (f"{'workload':<29} {'tinynet ms':>10} {'torch ms':>9} {'ratio':>6} {'target':>7} {'peak mem':>9}"
-              f" {'target':>6}"
+              f" {'target':>6} {'copy GB/s':>9}"
               + ("  ratio range over processes" if args.processes > 1 else "  rounds kept/discarded, others' load"))
     print(header)
     print("-" * len(header))
@@ -232,7 +233,8 @@ def main():
         else:
             line += f"{'n/a':>9} {'n/a':>6} "
         mem_target = "" if r["mem_target"] is None else f"<={r['mem_target']:.0f}x"
-        line += f"{'<=' + format(r['target'], '.1f') + 'x':>7} {r['mem']:8.1f}x {mem_target:>6}  "
+        line += f"{'<=' + format(r['target'], '.1f') + 'x':>7} {r['mem']:8.1f}x {mem_target:>6} "
+        line += f"{float(np.median([run['cache'] for run in runs])):9.0f}  "
         if args.processes > 1:
             line += (f"{min(ratios):.2f}..{max(ratios):.2f} ({len(runs)} runs)" if torch is not None
                      else f"{len(runs)} runs")
@@ -242,7 +244,10 @@ def main():
     print(f"ratio = tinynet / torch (median{' of the per-process ratios' if args.processes > 1 else ''}); "
           f"peak mem = tracemalloc peak of one forward+backward / input bytes\n(the issue's memory target is for the "
           f"28x28 conv3x3; the 14x14 one also holds dW's per-image products, N·(C·kh·kw)·O floats = 5.9x its small "
-          f"input: conv2d's docstring).\nA round is discarded when other processes used > 0.25 cores during it.")
+          f"input: conv2d's docstring).\ncopy GB/s = one core copying 8 MiB just before the workload (median over "
+          f"processes): ~65 when the shared L3 cache is there, ~25\n(DRAM speed) while other machines thrash it, and "
+          f"then tinynet's one-core memory-bound passes slow down more than torch.\n"
+          f"A round is discarded when other processes used > 0.25 cores during it.")
 
 
 if __name__ == "__main__":
