@@ -213,8 +213,8 @@ def main():
         results = run_in_processes(args)
     else:
         results = [dict(r, runs=[r] if r["kept"] else []) for r in run_here(args)]
-    header = (f"{'workload':<29} {'tinynet ms':>10} {'torch ms':>9} {'ratio':>6} {'target':>7} {'peak mem':>9}"
-              f" {'target':>6} {'copy GB/s':>9}"
+    header = (f"{'workload':<29} {'tinynet ms':>10} {'torch ms':>9} {'ratio':>6} {'time tgt':>8} {'peak mem':>9}"
+              f" {'mem tgt':>7} {'copy GB/s':>9}"
               + ("  ratio range over processes" if args.processes > 1 else "  rounds kept/discarded, others' load"))
     print(header)
     print("-" * len(header))
@@ -233,7 +233,7 @@ def main():
         else:
             line += f"{'n/a':>9} {'n/a':>6} "
         mem_target = "" if r["mem_target"] is None else f"<={r['mem_target']:.0f}x"
-        line += f"{'<=' + format(r['target'], '.1f') + 'x':>7} {r['mem']:8.1f}x {mem_target:>6} "
+        line += f"{'<=' + format(r['target'], '.1f') + 'x':>8} {r['mem']:8.1f}x {mem_target:>7} "
         line += f"{float(np.median([run['cache'] for run in runs])):9.0f}  "
         if args.processes > 1:
             line += (f"{min(ratios):.2f}..{max(ratios):.2f} ({len(runs)} runs)" if torch is not None
@@ -244,8 +244,8 @@ def main():
     print(f"ratio = tinynet / torch (median{' of the per-process ratios' if args.processes > 1 else ''}); "
           f"peak mem = tracemalloc peak of one forward+backward / input bytes\n(the issue's memory target is for the "
           f"28x28 conv3x3; the 14x14 one also holds dW's per-image products, N·(C·kh·kw)·O floats = 5.9x its small "
-          f"input: conv2d's docstring).\ncopy GB/s = one core copying 8 MiB just before the workload (median over "
-          f"processes): ~65 when the shared L3 cache is there, ~25\n(DRAM speed) while other machines thrash it, and "
+          f"input: conv2d's docstring).\ncopy GB/s = one core copying 8 MiB after the workload's warm-up, before its "
+          f"timed rounds{' (median over processes)' if args.processes > 1 else ''}: ~65 when the shared L3 cache is there, ~25\n(DRAM speed) while other machines thrash it, and "
           f"then tinynet's one-core memory-bound passes slow down more than torch.\n"
           f"A round is discarded when other processes used > 0.25 cores during it.")
 

@@ -65,9 +65,9 @@ def timed(step, *args):
 def copy_bandwidth(megabytes=8, reps=9):
     """GB/s of a single-threaded NumPy copy of ``megabytes`` MiB (bytes read + written; median of ``reps``).
 
-    8 MiB fits the last-level cache of a quiet machine, so this tells whether the cache is really there: on this
-    project's VM it measured ~65 GB/s when quiet and ~25 GB/s (DRAM speed) while other VMs were thrashing the
-    shared L3. NumPy's memory-bound passes (one core) lose more in that state than PyTorch's (two cores), so a
+    Source and target (16 MiB for 8) fit the 32 MiB last-level cache of this project's VM, so this tells whether
+    the cache is really there: it measured ~65 GB/s on a quiet machine and ~25 GB/s (DRAM speed) while other VMs
+    were thrashing the shared L3. NumPy's memory-bound passes (one core) lose more in that state than PyTorch's (two cores), so a
     benchmark that prints a ratio should print this beside it.
     """
     import numpy as np
@@ -75,4 +75,3 @@ def copy_bandwidth(megabytes=8, reps=9):
     target = np.empty_like(source)
     seconds = sorted(timed(np.copyto, target, source) for _ in range(reps))
     return 2 * source.nbytes / seconds[reps // 2] / 1e9
-

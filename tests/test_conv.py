@@ -13,6 +13,7 @@ from hypothesis import given, settings, strategies as st
 
 import tinynet as tn
 import tinynet.functional as F
+import tinynet.functional.conv as conv_module
 from tinynet.testing import check_op, random_array, seeds
 
 # The configuration space (groups x kernel x stride x padding x dilation) is large and each example is cheap
@@ -148,12 +149,13 @@ def test_conv2d_without_bias_and_partial_requires_grad():
     np.testing.assert_array_equal(only_w.grad, full_w.grad)
 
 
-def test_conv2d_second_backward_rebuilds_the_columns():
+@pytest.mark.parametrize("stride", [2, 1])                    # stride 1: the same-size col2im, with its scratch
+def test_conv2d_second_backward_rebuilds_the_columns(stride):
     """backward frees the columns after dW; a retained graph's second backward must rebuild them."""
     x = tn.Tensor(random_array((2, 3, 6, 6), 0), requires_grad=True)
     w = tn.Tensor(random_array((4, 3, 3, 3), 1), requires_grad=True)
     b = tn.Tensor(random_array((4,), 2), requires_grad=True)
-    y = F.conv2d(x, w, b, stride=2, padding=1)
+    y = F.conv2d(x, w, b, stride=stride, padding=1)
     g = random_array(y.shape, 3)
     y.backward(g, retain_graph=True)
     first = [t.grad.copy() for t in (x, w, b)]
@@ -190,6 +192,33 @@ def test_conv2d_input_gradient_equals_col2im_of_wt_g(case, seed):
                                     case["groups"], seed)
 
 
+@st.composite
+def same_size_cases(draw):
+    """Stride 1 and H' = H, W' = W: 'same', or symmetric padding d·(k − 1)/2 per axis (odd kernels)."""
+    groups = draw(st.sampled_from([1, 1, 2, 3]))
+    kernel = (draw(st.integers(1, 6)), draw(st.integers(1, 6)))
+    dilation = (draw(st.integers(1, 3)), draw(st.integers(1, 3)))
+    if all(k % 2 for k in kernel) and draw(st.booleans()):
+        padding = tuple(d * (k - 1) // 2 for k, d in zip(kernel, dilation))
+    else:
+        padding = "same"
+    size = (draw(st.integers(1, 6)), draw(st.integers(1, 6)))        # the kernel may be bigger than the image
+    seed = draw(seeds())
+    x = random_array((draw(st.integers(1, 2)), groups * draw(st.integers(1, 2))) + size, seed)
+    w = random_array((groups * draw(st.integers(1, 2)), x.shape[1] // groups) + kernel, seed + 1)
+    return x, w, padding, dilation, groups, seed + 2
+
+
+@given(case=same_size_cases())
+@WIDE
+def test_conv2d_input_gradient_on_same_size_outputs(case):
+    """When the output has the input's size, conv2d adds each tap back with one shifted += over an image's
+    flattened planes, after zeroing the entries whose tap falls outside the image (flattened, they would land
+    in another row or plane); the result must equal the strided col2im of the whole Wᵀ G."""
+    x, w, padding, dilation, groups, seed = case
+    assert_input_gradient_is_col2im(x, w, 1, padding, dilation, groups, seed)
+
+
 @pytest.mark.parametrize("kernel, kwargs", [
     ((3, 3), dict(padding=1)),                          # the usual 'same' conv
     ((2, 4), dict(padding="same")),                     # odd total padding: one more row/column at the end
@@ -197,11 +226,11 @@ def test_conv2d_input_gradient_equals_col2im_of_wt_g(case, seed):
     ((5, 1), dict(padding=(4, 0), dilation=2)),         # a 1-wide kernel: no column ever falls outside
     ((3, 5), dict(padding=(1, 2), groups=4)),           # wider than the 3-pixel-wide image
     ((3, 3), dict(padding=(0, 1))),                     # W' = W but H' = H − 2: the general path
+    ((3, 3), dict(padding=(1, 0))),                     # H' = H but W' = W − 2: the general path
 ])
 def test_conv2d_input_gradient_on_same_size_geometries(kernel, kwargs):
-    """Stride 1 with H' = H and W' = W: each tap is one constant shift of an image's flattened channel planes,
-    so the entries whose tap falls outside the image (they would land in a neighbouring row or plane) must be
-    dropped. Taps here reach past every edge, across rows and across channel planes."""
+    """Taps here reach past every edge of the image, across rows and across channel planes."""
+    kwargs = dict(kwargs)                               # the parametrize dict is shared between runs
     groups = kwargs.pop("groups", 1)
     x = random_array((2, 4, 5, 3), 0)
     w = random_array((8, 4 // groups) + kernel, 1)
@@ -211,6 +240,45 @@ def test_conv2d_input_gradient_on_same_size_geometries(kernel, kwargs):
 def test_conv2d_input_gradient_when_a_tap_misses_a_tiny_image():
     """One 1x2 channel under a 3x3 kernel with padding 1: the corner taps shift past the whole flattened image."""
     assert_input_gradient_is_col2im(random_array((2, 1, 1, 2), 0), random_array((4, 1, 3, 3), 1), 1, 1, 1, 1, 2)
+
+
+@pytest.mark.parametrize("padding, same_size", [(1, True), ("same", True), (0, False), ((1, 0), False)])
+def test_conv2d_takes_the_same_size_path_exactly_when_the_output_has_the_input_size(monkeypatch, padding,
+                                                                                   same_size):
+    """The shifted-add col2im must really run for 'same' convolutions (and only for them), or the tests above
+    would check the strided path twice."""
+    calls = []
+    original = conv_module._col2im_same_size
+    monkeypatch.setattr(conv_module, "_col2im_same_size", lambda *args: calls.append(1) or original(*args))
+    x = tn.Tensor(random_array((2, 3, 5, 4), 0), requires_grad=True)
+    F.conv2d(x, tn.Tensor(random_array((4, 3, 3, 3), 1)), padding=padding).sum().backward()
+    assert bool(calls) == same_size
+
+
+@pytest.mark.parametrize("x_dtype, w_dtype, g_dtype", [
+    (np.float32, np.float32, np.float32), (np.float32, np.float64, np.float32), (np.float32, np.float32, np.float64),
+])
+def test_conv2d_same_size_input_gradient_in_float32_and_mixed_dtypes(x_dtype, w_dtype, g_dtype):
+    """dx through the same-size path in float32, also with a float64 weight or upstream gradient mixed in (the
+    products then run in float64), against float64; x.grad keeps x's dtype, as in PyTorch."""
+    x, w = random_array((2, 3, 6, 5), 0), random_array((4, 3, 3, 3), 1)
+    g = random_array((2, 4, 6, 5), 2)
+    xt = tn.Tensor(x.astype(x_dtype), requires_grad=True)
+    F.conv2d(xt, tn.Tensor(w.astype(w_dtype)), padding=1).backward(g.astype(g_dtype))
+    expected = conv2d_input_gradient_by_col2im(x, w, g, 1, 1, 1, 1)
+    assert xt.grad.dtype == x_dtype
+    np.testing.assert_allclose(xt.grad, expected, rtol=1e-5, atol=1e-5)
+
+
+def test_conv2d_on_an_empty_batch():
+    """N = 0 (as PyTorch allows): empty output and gradients of the right shapes, on both col2im paths."""
+    for padding in (1, 0):
+        x = tn.Tensor(np.ones((0, 3, 5, 5)), requires_grad=True)
+        w = tn.Tensor(np.ones((4, 3, 3, 3)), requires_grad=True)
+        y = F.conv2d(x, w, padding=padding)
+        y.backward(np.ones(y.shape))
+        assert x.grad.shape == (0, 3, 5, 5)
+        np.testing.assert_array_equal(w.grad, np.zeros((4, 3, 3, 3)))
 
 
 # ---- depthwise ---------------------------------------------------------------------------------------------

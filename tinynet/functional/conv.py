@@ -244,34 +244,36 @@ def _output_is_input_sized(geo):
 def _col2im_same_size(tap_rows, input_shape, geo, dtype):
     """col2im when ``_output_is_input_sized(geo)``: one long add per kernel tap. The slabs are overwritten.
 
-    Flatten each image, all its channel planes one after another, into one row of C·H·W values (the slab too:
-    it has the same shape, since H' = H and W' = W). Output (c, r, q) reads, through tap (i, j), input pixel
-    (c, r + a, q + b) with a = i·d_h − p_top and b = j·d_w − p_left; flattened, that is position
-    c·H·W + r·W + q + (a·W + b): the *same* shift a·W + b for every output. So the whole tap is
-    ``x_flat[n, p + shift] += slab_flat[n, p]`` over one contiguous range of p: N long rows, where ``_col2im``
-    adds N·C·H' rows of W' pixels (numpy pays a fixed cost per row; on 28x28 planes the strided ``+=`` runs ~4x
-    slower than this one). Entries whose tap falls outside the image must not be added; flattened, they would
-    land in a neighbouring image row or channel plane, so the slab is set to 0 there first:
+    Flatten each image's group of channels, its C/groups planes one after another, into one row of C/groups·H·W
+    values (the slab too: it has the same shape, since H' = H and W' = W). Output (c, r, q) reads, through tap
+    (i, j), input pixel (c, r + a, q + b) with a = i·d_h − p_top and b = j·d_w − p_left; flattened, that is
+    position c·H·W + r·W + q + (a·W + b): the *same* shift a·W + b for every output. So the whole tap is
+    ``x_flat[n, g, p + shift] += slab_flat[n, g, p]`` over one contiguous range of p: N·groups long rows, where
+    ``_col2im`` adds N·C·H' rows of W' pixels (numpy pays a fixed cost per row; on 28x28 planes the strided
+    ``+=`` runs ~4x slower than this one). Entries whose tap falls outside the image must not be added:
+    flattened, they would land in another row or plane (or past either end of the row), so the slab is set to
+    0 there first:
 
     - rows r with r + a outside [0, H) (the tap reads above or below the image);
     - columns q with q + b outside [0, W) (it reads left or right of the image).
     """
-    (dh, dw), ((pt, _), (pl, _)) = geo.dilation, geo.padding
-    W = geo.in_size[1]
+    (dil_h, dil_w), ((pt, _), (pl, _)) = geo.dilation, geo.padding
+    N, C, H, W = input_shape
     x = np.zeros(input_shape, dtype=dtype)
     for i, j, (out_rows, out_cols), _ in _taps(geo):
-        slab = tap_rows(i, j)                                        # (N, [groups,] C, H, W), scratch
+        if out_rows.start == out_rows.stop or out_cols.start == out_cols.stop:
+            continue                                                 # this tap reads only padding
+        slab = tap_rows(i, j)                                        # (N, groups, C/groups, H, W), scratch
         slab[..., :out_rows.start, :] = 0                            # rows that read above the image
         slab[..., out_rows.stop:, :] = 0                             # ... below it
         slab[..., :out_cols.start] = 0                               # columns that read left of it
         slab[..., out_cols.stop:] = 0                                # ... right of it
-        shift = (i * dh - pt) * W + (j * dw - pl)
-        slab_flat = slab.reshape(slab.shape[:-3] + (-1,))            # (N, [groups,] C·H·W)
+        length = slab.shape[2] * H * W                               # C/groups·H·W
+        slab_flat = slab.reshape(N, slab.shape[1], length)           # (N, groups, C/groups·H·W)
         x_flat = x.reshape(slab_flat.shape)
-        length = slab_flat.shape[-1]
-        lo, hi = max(0, -shift), min(length, length - shift)        # p and p + shift both in [0, C·H·W)
-        if lo < hi:                                                  # (a tap can miss a tiny image entirely)
-            x_flat[..., lo + shift:hi + shift] += slab_flat[..., lo:hi]
+        shift = (i * dil_h - pt) * W + (j * dil_w - pl)
+        lo, hi = max(0, -shift), min(length, length - shift)        # p and p + shift both in [0, length)
+        x_flat[..., lo + shift:hi + shift] += slab_flat[..., lo:hi]
     return x
 
 
@@ -328,9 +330,10 @@ def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     kh·kw·|x| + |y| + the per-image products of dW, where the textbook version holds cols, dcols, y and dx
     together (~2x more). Those products, (N, C/groups·kh·kw, O/groups) before the sum over images, are small for
     big images (0.7x the input for 32 -> 64 channels at 28x28) but not for small ones with many channels (5.9x
-    for 64 -> 128 at 14x14). PyTorch's own im2col path avoids them by letting BLAS add each image's product
-    into dW (GEMM with β = 1), one image at a time; ``np.matmul`` cannot accumulate, and a Python loop over the
-    batch would cost more than the memory.
+    for 64 -> 128 at 14x14). PyTorch's fallback im2col kernel (slow_conv2d; its float32 CPU convs normally run
+    on oneDNN) avoids them: BLAS adds each image's product into dW (a GEMM with β = 1), one image at a time.
+    ``np.matmul`` cannot accumulate, and a Python loop over the batch (one product, then ``+=``, per image) was
+    ~15% slower on that 14x14 workload's dW.
     """
     x, weight = as_tensor(x), as_tensor(weight)
     _check_input("conv2d", x)
@@ -396,7 +399,8 @@ def _dcols_by_kernel_row(weight, g4, geo, dtype):
     product with kw·C/groups rows: bigger products run faster than kw small ones, ~15% on a 3x3 conv) and kept
     until col2im moves on to the next kernel row, so at most kw/(kh·kw) of dcols exists at any time. Every kernel
     row is written into the same buffer (``out=``): a fresh buffer per row would cost its page faults again.
-    The slabs handed out are scratch: col2im may overwrite them.
+    The slabs handed out are scratch, valid until a tap of another kernel row is asked for (that overwrites
+    them), and col2im may overwrite them: ask for each tap once, kernel row by kernel row.
     """
     O, Cg, kh, kw = weight.shape
     N, G, Og, _ = g4.shape
@@ -404,12 +408,13 @@ def _dcols_by_kernel_row(weight, g4, geo, dtype):
     w_rows = np.ascontiguousarray(                                   # (kh, groups, kw·C/groups, O/groups)
         weight.reshape(G, Og, Cg, kh, kw).transpose(3, 0, 4, 2, 1)).reshape(kh, G, kw * Cg, Og)
     row_buffer = np.empty((N, G, kw * Cg, Ho * Wo), dtype=dtype)     # one kernel row of dcols
-    current = [None]                                                 # the kernel row in row_buffer
+    row_in_buffer = None
 
     def tap_rows(i, j):
-        if current[0] != i:                                          # a new kernel row overwrites the old one
+        nonlocal row_in_buffer
+        if row_in_buffer != i:                                       # a new kernel row overwrites the old one
             np.matmul(w_rows[i], g4, out=row_buffer)
-            current[0] = i
+            row_in_buffer = i
         return row_buffer.reshape(N, G, kw, Cg, Ho, Wo)[:, :, j]     # (N, groups, C/g, H', W')
 
     return tap_rows
