@@ -250,9 +250,9 @@ def _col2im_same_size(tap_rows, input_shape, geo, dtype):
     position c·H·W + r·W + q + (a·W + b): the *same* shift a·W + b for every output. So the whole tap is
     ``x_flat[n, g, p + shift] += slab_flat[n, g, p]`` over one contiguous range of p: N·groups long rows, where
     ``_col2im`` adds N·C·H' rows of W' pixels (numpy pays a fixed cost per row; with 32 images of 32 channels
-    of 28x28, one tap's strided ``+=`` took ~7x as long as this one). Entries whose tap falls outside the image must not be added:
-    flattened, they would land in another row or plane (or past either end of the row), so the slab is set to
-    0 there first:
+    of 28x28, one tap's strided ``+=`` took ~7x as long as this one). Entries whose tap falls outside the image
+    must not be added: flattened, they would land in another row or plane (or past either end of the row), so
+    the slab is set to 0 there first:
 
     - rows r with r + a outside [0, H) (the tap reads above or below the image);
     - columns q with q + b outside [0, W) (it reads left or right of the image).
