@@ -245,7 +245,8 @@ def main():
           f"peak mem = tracemalloc peak of one forward+backward / input bytes\n(the issue's memory target is for the "
           f"28x28 conv3x3; the 14x14 one also holds dW's per-image products, N·(C·kh·kw)·O floats = 5.9x its small "
           f"input: conv2d's docstring).\ncopy GB/s = one core copying 8 MiB after the workload's warm-up, before its "
-          f"timed rounds{' (median over processes)' if args.processes > 1 else ''}: ~65 when the shared L3 cache is there, ~25\n(DRAM speed) while other machines thrash it, and "
+          f"timed rounds{' (median over processes)' if args.processes > 1 else ''}: ~65 when the shared L3 cache "
+          f"is there, ~25\n(DRAM speed) while other machines thrash it, and "
           f"then tinynet's one-core memory-bound passes slow down more than torch.\n"
           f"A round is discarded when other processes used > 0.25 cores during it.")
 

@@ -67,8 +67,8 @@ def copy_bandwidth(megabytes=8, reps=9):
 
     Source and target (16 MiB for 8) fit the 32 MiB last-level cache of this project's VM, so this tells whether
     the cache is really there: it measured ~65 GB/s on a quiet machine and ~25 GB/s (DRAM speed) while other VMs
-    were thrashing the shared L3. NumPy's memory-bound passes (one core) lose more in that state than PyTorch's (two cores), so a
-    benchmark that prints a ratio should print this beside it.
+    were thrashing the shared L3. NumPy's memory-bound passes (one core) lose more in that state than PyTorch's
+    (two cores), so a benchmark that prints a ratio should print this beside it.
     """
     import numpy as np
     source = np.ones(megabytes * 2**20 // 4, dtype=np.float32)
