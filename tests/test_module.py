@@ -57,6 +57,24 @@ def test_save_accepts_tensors_and_rejects_non_dicts(tmp_path):
         serialization.save([np.zeros(2)], tmp_path / "b.npz")
 
 
+def test_save_keeps_keys_that_are_numpy_savez_argument_names(tmp_path):
+    """A parameter may be called "file" or "allow_pickle"; np.savez(f, **arrays) would take "file" as its own."""
+    state = {"file": np.arange(3.0), "allow_pickle": np.ones((2, 2), dtype=np.float32), "a.b": np.zeros(1)}
+    serialization.save(state, tmp_path / "k.npz")
+    loaded = serialization.load(tmp_path / "k.npz")
+    assert list(loaded) == list(state)
+    for name, array in state.items():
+        np.testing.assert_array_equal(loaded[name], array)
+        assert loaded[name].dtype == array.dtype
+    assert sorted(np.load(tmp_path / "k.npz").files) == sorted(state)      # plain NumPy reads it too
+
+
+def test_save_refuses_object_arrays(tmp_path):
+    """Only numeric arrays are written, so that loading (allow_pickle=False) never needs pickle."""
+    with pytest.raises(ValueError, match="pickle"):
+        serialization.save({"w": np.array([{"a": 1}], dtype=object)}, tmp_path / "o.npz")
+
+
 def test_loading_a_wrong_shape_is_a_clear_error(tmp_path):
     make_mlp(0, hidden=5).save(tmp_path / "five.npz")
     model = make_mlp(0, hidden=4)

@@ -7,12 +7,13 @@ A ``.npz`` file is a zip archive holding one ``.npy`` array per key, so any NumP
     model.load_state_dict(tinynet.serialization.load("model.npz"))  # or model.load("model.npz")
     np.load("model.npz")["0.weight"]                                 # plain NumPy works too
 
-Keys are PyTorch's ("0.weight", "blocks.1.block.pointwise.bias"), and arrays keep their dtype. Only arrays
-are stored (``allow_pickle=False`` on load), so loading a file never runs code.
+Keys are PyTorch's ("0.weight", "blocks.1.block.pointwise.bias"), and arrays keep their dtype. Only numeric
+arrays are stored (``allow_pickle=False`` when writing and when reading), so loading a file never runs code.
 """
 from __future__ import annotations
 
 import os
+import zipfile
 from collections import OrderedDict
 
 import numpy as np
@@ -34,8 +35,12 @@ def save(state_dict, path):
         if not isinstance(name, str):
             raise TypeError(f"save: keys must be strings, got {name!r}")
         arrays[name] = np.asarray(value.data if isinstance(value, Tensor) else value)
-    with open(os.fspath(path), "wb") as f:         # a file object: np.savez would append ".npz" to a bare name
-        np.savez(f, **arrays)
+    # What np.savez does, written out (np.savez(f, **arrays) would fail on a key named "file", its own argument):
+    # one uncompressed "<name>.npy" member per array, in the .npy format np.load reads.
+    with zipfile.ZipFile(os.fspath(path), "w", compression=zipfile.ZIP_STORED, allowZip64=True) as archive:
+        for name, array in arrays.items():
+            with archive.open(name + ".npy", "w", force_zip64=True) as member:
+                np.lib.format.write_array(member, array, allow_pickle=False)
     return path
 
 
