@@ -257,3 +257,10 @@ def test_comparisons_give_bool_tensors_without_grad():
     for result in (x > 0, x >= 1, x < 0, x <= 1, x == 3, x != 3):
         assert result.dtype == np.bool_ and not result.requires_grad
     np.testing.assert_array_equal((x > 0).data, [True, False, True])
+
+
+def test_gradient_of_x_to_the_power_zero_is_zero_also_at_zero():
+    """x**0 = 1 is constant; the rule p·x**(p−1) would give 0·inf = NaN at x = 0 (PyTorch gives 0)."""
+    x = tn.tensor(np.array([0.0, 1.0, -2.0]), requires_grad=True)
+    (x ** 0).sum().backward()
+    np.testing.assert_array_equal(x.grad, [0.0, 0.0, 0.0])

@@ -165,6 +165,8 @@ def _pow_scalar(a, p):
         p = p.item()
 
     def backward(g):
+        if p == 0:                    # x**0 = 1 is constant: dy/dx = 0, also at x = 0 (where 0 · 0**-1 is NaN)
+            return (np.zeros_like(g),)
         return (g * p * a.data ** (p - 1),)
 
     return make_result("pow", a.data ** p, (a,), backward)
