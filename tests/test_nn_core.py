@@ -121,3 +121,22 @@ def test_scale_layer_multiplies_and_shows_alpha():
     layer = nn.Scale(0.25)
     check_op(layer, lambda a: 0.25 * a, random_array((2, 3), 5))
     assert repr(layer) == "Scale(alpha=0.25)"
+
+
+def test_assigning_a_plain_tensor_to_a_parameter_is_a_clear_error():
+    """PyTorch refuses it too: the weight would silently drop out of parameters(), state_dict() and zero_grad()."""
+    lin = nn.Linear(2, 2)
+    with pytest.raises(TypeError, match=r"Linear.weight is a parameter: assign an nn.Parameter \(or None\), got Tensor"):
+        lin.weight = tn.tensor(np.ones((2, 2), np.float32), requires_grad=True)
+    lin.weight = nn.Parameter(np.ones((2, 2), np.float32))            # a Parameter replaces it
+    assert [name for name, _ in lin.named_parameters()] == ["weight", "bias"]
+
+
+def test_sequential_slice_keeps_the_child_names():
+    """As in PyTorch, model[1:] names its children "1", "2", ..., so its state_dict keys match the model's."""
+    model = nn.Sequential(nn.Linear(2, 3), nn.ReLU(), nn.Linear(3, 1))
+    tail = model[1:]
+    assert list(tail.state_dict()) == ["2.weight", "2.bias"]
+    assert tail[-1] is model[2] and len(tail) == 2
+    x = tn.tensor(np.ones((4, 3), np.float32))
+    np.testing.assert_array_equal(tail(x).data, model[2](x.relu()).data)

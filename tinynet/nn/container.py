@@ -25,10 +25,12 @@ class Sequential(Module):
         return len(self._modules)
 
     def __getitem__(self, i):
-        modules = list(self._modules.values())
-        if isinstance(i, slice):
-            return Sequential(*modules[i])
-        return modules[i]
+        if isinstance(i, slice):                     # keeps the children's names, as PyTorch does, so the slice's
+            part = Sequential()                      # state_dict keys match the whole model's
+            for name, module in list(self._modules.items())[i]:
+                part.add_module(name, module)
+            return part
+        return list(self._modules.values())[i]
 
     def __iter__(self):
         return iter(self._modules.values())
