@@ -86,3 +86,43 @@ def test_numpy_conversion_shares_data_and_refuses_tensors_that_require_grad():
     with pytest.raises(RuntimeError, match="requires grad .* t.detach"):
         np.asarray(tn.tensor([1.0], requires_grad=True))
     np.testing.assert_array_equal(np.asarray(tn.tensor([1.0], requires_grad=True).detach()), [1.0])
+
+
+def test_tensor_copies_its_data_as_torch_tensor_does_and_Tensor_wraps():
+    """An optimizer step on tn.tensor(w0) must not change the caller's w0 (nor another tensor made from it)."""
+    w0 = np.ones(3)
+    a, b = tn.tensor(w0, requires_grad=True), tn.tensor(w0, requires_grad=True)
+    (a * 2).sum().backward()
+    tn.optim.SGD([a], lr=0.5).step()
+    np.testing.assert_array_equal(w0, np.ones(3))
+    np.testing.assert_array_equal(b.data, np.ones(3))
+    np.testing.assert_array_equal(a.data, np.zeros(3))
+    assert tn.Tensor(w0).data is w0                                   # the wrapper shares, on purpose
+    with pytest.raises(TypeError, match="dtype <U1"):
+        tn.tensor(np.array(["a"]))
+
+
+def test_in_place_update_inside_no_grad_changes_the_leaf_itself():
+    """p -= lr * p.grad under no_grad (the manual SGD loop) updates p in place and keeps its dtype and flags."""
+    p = tn.tensor(np.array([1.0, 2.0], dtype=np.float32), requires_grad=True)
+    (p * p).sum().backward()
+    same = p
+    with tn.no_grad():
+        p -= 0.25 * p.grad
+        p *= 2.0
+    assert p is same and p.dtype == np.float32 and p.requires_grad
+    np.testing.assert_allclose(p.data, [1.0, 2.0])                   # (x − x/2)·2 = x
+    counts = tn.tensor([1, 2], dtype=np.int64)
+    counts += 1                                                      # a plain tensor: no tape involved
+    np.testing.assert_array_equal(counts.data, [2, 3])
+
+
+def test_in_place_update_that_the_tape_cannot_follow_is_a_clear_error():
+    p = tn.tensor([1.0, 2.0], requires_grad=True)
+    with pytest.raises(RuntimeError, match=r"-=: a tensor that requires grad can only be updated in place inside "
+                                           r"tn.no_grad\(\)"):
+        p -= 1.0
+    y = p * 2
+    with tn.no_grad(), pytest.raises(RuntimeError, match=r"\+=: cannot update a tensor made by a recorded op"):
+        y += 1.0
+    np.testing.assert_array_equal(p.data, [1.0, 2.0])

@@ -172,6 +172,13 @@ class Tensor:
     def __rpow__(self, base): return arithmetic.pow(base, self)
     def __rmatmul__(self, other): return matmul.matmul(other, self)
 
+    # In-place updates (p -= lr * p.grad), as PyTorch allows them: on a leaf tensor, and for one that requires
+    # grad only inside no_grad() (an optimizer's update). Anywhere else the tape would lose track of the change.
+    def __iadd__(self, other): return _update_in_place(self, "+=", np.add, other)
+    def __isub__(self, other): return _update_in_place(self, "-=", np.subtract, other)
+    def __imul__(self, other): return _update_in_place(self, "*=", np.multiply, other)
+    def __itruediv__(self, other): return _update_in_place(self, "/=", np.true_divide, other)
+
     # comparisons give bool tensors and carry no gradient
     def __lt__(self, other): return Tensor._wrap(self.data < _data_of(other))
     def __le__(self, other): return Tensor._wrap(self.data <= _data_of(other))
@@ -184,7 +191,17 @@ class Tensor:
 
 
 def tensor(data, requires_grad=False, dtype=None):
-    """Make a leaf tensor, as ``torch.tensor``: lists and Python numbers become float32 unless ``dtype`` is given."""
+    """Make a leaf tensor, as ``torch.tensor``: lists and Python numbers become float32 unless ``dtype`` is given.
+
+    Like ``torch.tensor`` it always copies ``data``, so later changes to the tensor (an optimizer step) never
+    reach the caller's NumPy array. ``tn.Tensor(array)`` wraps the array itself, without a copy.
+    """
+    if isinstance(data, Tensor):
+        data = data.data
+    if isinstance(data, np.ndarray) and dtype is None:
+        if data.dtype.kind not in "biuf":
+            raise TypeError(f"tensor: expected numbers, got a NumPy array of dtype {data.dtype}")
+        data = data.copy()
     return Tensor(data, requires_grad=requires_grad, dtype=dtype)
 
 
@@ -209,6 +226,18 @@ def _to_array(data, dtype):
 
 def _data_of(x):
     return x.data if isinstance(x, Tensor) else x
+
+
+def _update_in_place(t, symbol, ufunc, other):
+    """``t ⊕= other`` on t's own array (its dtype kept), or a clear error where the tape could not follow it."""
+    if t._entry is not None:
+        raise RuntimeError(f"{symbol}: cannot update a tensor made by a recorded op in place (backward may still "
+                           f"need its value); write t = t {symbol[0]} other instead")
+    if t.requires_grad and tape.is_grad_enabled():
+        raise RuntimeError(f"{symbol}: a tensor that requires grad can only be updated in place inside "
+                           f"tn.no_grad() (as an optimizer's step is); outside it the update would not be recorded")
+    ufunc(t.data, _data_of(other), out=t.data, casting="same_kind")
+    return t
 
 
 def as_tensor(x, like=None):
