@@ -264,3 +264,20 @@ def test_gradient_of_x_to_the_power_zero_is_zero_also_at_zero():
     x = tn.tensor(np.array([0.0, 1.0, -2.0]), requires_grad=True)
     (x ** 0).sum().backward()
     np.testing.assert_array_equal(x.grad, [0.0, 0.0, 0.0])
+
+
+def test_max_over_a_non_empty_axis_of_an_empty_tensor_is_empty_as_in_pytorch():
+    x = tn.tensor(np.zeros((0, 3)), requires_grad=True)
+    y = x.max(axis=1)
+    assert y.shape == (0,)
+    y.sum().backward()
+    assert x.grad.shape == (0, 3)
+    with pytest.raises(ValueError, match=r"max: cannot take the max over an empty axis \(shape \(0, 3\), axis 0\)"):
+        x.max(axis=0)
+
+
+@pytest.mark.parametrize("op", ["sum", "mean", "max"])
+@pytest.mark.parametrize("axis", [1.0, "0", True, [0, 1.5]])
+def test_reduction_axis_of_the_wrong_type_is_a_clear_error(op, axis):
+    with pytest.raises(TypeError, match=rf"{op}: axis must be None, an int or a tuple of ints"):
+        getattr(tn.tensor(np.ones((2, 2))), op)(axis=axis)

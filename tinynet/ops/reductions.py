@@ -17,7 +17,12 @@ def normalize_axis(op, axis, ndim):
     """``axis`` as a sorted tuple of non-negative ints (``None`` means every axis), or a clear ValueError."""
     if axis is None:
         return tuple(range(ndim))
-    axes = (axis,) if isinstance(axis, (int, np.integer)) else tuple(axis)
+    if isinstance(axis, (int, np.integer)) and not isinstance(axis, bool):
+        axes = (axis,)
+    elif isinstance(axis, (tuple, list)) and all(isinstance(a, (int, np.integer)) for a in axis):
+        axes = tuple(axis)
+    else:
+        raise TypeError(f"{op}: axis must be None, an int or a tuple of ints, got {axis!r}")
     if ndim == 0:                       # a 0-d tensor accepts axis 0 / -1, as in PyTorch: nothing to reduce
         if any(a not in (0, -1) for a in axes):
             raise ValueError(f"{op}: axis {axis} is out of range for a 0-d tensor")
@@ -72,8 +77,8 @@ def max(x, axis=None, keepdims=False):
     function has a kink and finite differences disagree with any choice.
     """
     axes = normalize_axis("max", axis, x.ndim)
-    if x.size == 0:
-        raise ValueError(f"max: cannot take the max of an empty tensor (shape {x.shape})")
+    if any(x.shape[a] == 0 for a in axes):             # an empty slice has no maximum (nor has it in PyTorch)
+        raise ValueError(f"max: cannot take the max over an empty axis (shape {x.shape}, axis {axis})")
     y = x.data.max(axis=axes, keepdims=keepdims)
 
     def backward(g):
