@@ -126,3 +126,12 @@ def test_in_place_update_that_the_tape_cannot_follow_is_a_clear_error():
     with tn.no_grad(), pytest.raises(RuntimeError, match=r"\+=: cannot update a tensor made by a recorded op"):
         y += 1.0
     np.testing.assert_array_equal(p.data, [1.0, 2.0])
+
+
+def test_integer_tensor_with_a_python_int_keeps_its_integer_dtype():
+    """labels + 1 stays int64 (as in PyTorch), so it can still index and still be a cross_entropy target."""
+    labels = tn.tensor([0, 1, 2], dtype=np.int64)
+    for shifted in (labels + 1, 1 + labels, labels * 2, labels - 1):
+        assert shifted.dtype == np.int64
+    np.testing.assert_array_equal(tn.tensor(np.arange(6.0))[labels * 2].data, [0.0, 2.0, 4.0])
+    assert (tn.tensor([1, 2], dtype=np.uint8) + 1).dtype == np.uint8

@@ -241,12 +241,14 @@ def _update_in_place(t, symbol, ufunc, other):
 
 
 def as_tensor(x, like=None):
-    """``x`` as a Tensor. A Python number takes ``like``'s floating dtype, so ``x32 * 2.0`` stays float32."""
+    """``x`` as a Tensor. A Python number takes ``like``'s floating dtype, so ``x32 * 2.0`` stays float32, and a
+    Python int takes ``like``'s integer dtype, so ``labels + 1`` stays int64 (as in PyTorch)."""
     if isinstance(x, Tensor):
         return x
-    if (type(x) is float or type(x) is int or isinstance(x, numbers.Number)) \
-            and like is not None and like.data.dtype.kind == "f":
-        return Tensor._wrap(np.asarray(x, dtype=like.data.dtype))
+    if like is not None and (type(x) is float or type(x) is int or isinstance(x, numbers.Number)):
+        kind = like.data.dtype.kind
+        if kind == "f" or (kind in "iu" and isinstance(x, numbers.Integral) and not isinstance(x, bool)):
+            return Tensor._wrap(np.asarray(x, dtype=like.data.dtype))
     if isinstance(x, np.ndarray):
         return Tensor._wrap(x)
     return Tensor(x)
