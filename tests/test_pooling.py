@@ -185,3 +185,13 @@ def test_pool_layers_call_the_functions_and_show_their_arguments():
     assert repr(nn.AvgPool2d(3, 1, 1)) == "AvgPool2d(kernel_size=3, stride=1, padding=1)"
     assert repr(nn.GlobalAvgPool2d()) == "GlobalAvgPool2d()"
     assert list(nn.MaxPool2d(2).parameters()) == []
+
+
+def test_max_pool2d_all_minus_inf_window_sends_its_gradient_to_its_first_real_pixel():
+    """With padding, a window's first tap may fall on padding; a window of −∞ pixels must still give its
+    gradient to its first real pixel (as PyTorch does), not drop it on the padding."""
+    x = tn.Tensor(np.full((1, 1, 4, 4), -np.inf), requires_grad=True)
+    F.max_pool2d(x, 3, 2, 1).backward(np.ones((1, 1, 2, 2)))
+    expected = np.zeros((4, 4))
+    expected[0, 0] = expected[0, 1] = expected[1, 0] = expected[1, 1] = 1.0   # windows start at (−1|1, −1|1)
+    np.testing.assert_array_equal(x.grad[0, 0], expected)

@@ -51,12 +51,15 @@ def max_pool2d(x, kernel_size, stride=None, padding=0):
     N, C = x.shape[:2]
     Ho, Wo = geo.out_size
     best = np.full((N, C, Ho, Wo), -np.inf, dtype=x.dtype)           # running max over the taps
-    arg = np.zeros((N, C, Ho, Wo), dtype=np.min_scalar_type(geo.kernel[0] * geo.kernel[1]))   # winning tap
+    no_tap = geo.kernel[0] * geo.kernel[1]                           # "no pixel read yet" (taps are 0 .. kh·kw−1)
+    arg = np.full((N, C, Ho, Wo), no_tap, dtype=np.min_scalar_type(no_tap))   # winning tap
     taps = list(_taps(geo))
     for t, (_, _, (out_rows, out_cols), (in_rows, in_cols)) in enumerate(taps):
         value = x.data[:, :, in_rows, in_cols]
         best_here, arg_here = best[:, :, out_rows, out_cols], arg[:, :, out_rows, out_cols]   # views
-        better = (value > best_here) | np.isnan(value)               # strict >: on a tie the earlier tap stays
+        # strict >: on a tie the earlier tap stays. A window's first real pixel always takes the lead, even at
+        # −∞ (then the gradient goes to it, as in PyTorch, not to a padding position).
+        better = (value > best_here) | np.isnan(value) | (arg_here == no_tap)
         np.copyto(best_here, value, where=better)
         np.copyto(arg_here, t, where=better)
 
