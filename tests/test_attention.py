@@ -240,3 +240,9 @@ def test_bad_inputs_raise_clear_errors():
         sdpa(q, k, v, mask=np.ones((7, 3, 5), dtype=bool))         # would enlarge the output
     with pytest.raises(TypeError, match="share one dtype"):
         sdpa(q, k, tn.Tensor(np.zeros((2, 5, 6), dtype=np.float32)))
+
+
+def test_zero_features_with_the_default_scale_is_a_clear_error():
+    q, k, v = tn.tensor(np.ones((2, 0))), tn.tensor(np.ones((3, 0))), tn.tensor(np.ones((3, 4)))
+    with pytest.raises(ValueError, match=r"scaled_dot_product_attention: q and k have d_k = 0 features"):
+        F.scaled_dot_product_attention(q, k, v)

@@ -140,3 +140,17 @@ def test_sequential_slice_keeps_the_child_names():
     assert tail[-1] is model[2] and len(tail) == 2
     x = tn.tensor(np.ones((4, 3), np.float32))
     np.testing.assert_array_equal(tail(x).data, model[2](x.relu()).data)
+
+
+def test_linear_with_zero_features_works_as_in_pytorch_and_bad_sizes_are_clear_errors():
+    layer = nn.Linear(0, 2)                                           # torch: bias bound 0, weight (2, 0)
+    np.testing.assert_array_equal(layer.bias.data, [0.0, 0.0])
+    x = tn.tensor(np.ones((3, 0), np.float32), requires_grad=True)
+    y = layer(x)
+    y.sum().backward()
+    assert y.shape == (3, 2) and x.grad.shape == (3, 0) and layer.weight.grad.shape == (2, 0)
+    np.testing.assert_array_equal(layer.bias.grad, [3.0, 3.0])
+    assert nn.Linear(3, 0)(tn.tensor(np.ones((4, 3), np.float32))).shape == (4, 0)
+    for bad in (-1, 2.0):
+        with pytest.raises(ValueError, match=rf"Linear: in_features must be an int >= 0, got {bad!r}"):
+            nn.Linear(bad, 2)

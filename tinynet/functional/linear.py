@@ -1,6 +1,8 @@
 """The affine map of a fully connected layer."""
 from __future__ import annotations
 
+import math
+
 from ..tensor import as_tensor, make_result
 
 __all__ = ["linear"]
@@ -28,7 +30,8 @@ def linear(x, weight, bias=None):
         bias = as_tensor(bias)
         if bias.shape != (out_features,):
             raise ValueError(f"linear: bias must have shape ({out_features},), got {bias.shape}")
-    x2 = x.data.reshape(-1, x.shape[-1])                    # (N, in)
+    rows = math.prod(x.shape[:-1])                          # N: every leading axis (−1 fails when in = 0)
+    x2 = x.data.reshape(rows, x.shape[-1])                  # (N, in)
     y = x2 @ weight.data.T                                  # (N, out)
     if bias is not None:
         y += bias.data
@@ -36,7 +39,7 @@ def linear(x, weight, bias=None):
     inputs = (x, weight) if bias is None else (x, weight, bias)
 
     def backward(g):
-        g2 = g.reshape(-1, out_features)                    # (N, out)
+        g2 = g.reshape(rows, out_features)                  # (N, out)
         dx = (g2 @ weight.data).reshape(x.shape) if x.requires_grad else None
         dw = g2.T @ x2 if weight.requires_grad else None
         if bias is None:

@@ -87,6 +87,8 @@ def xavier_normal_(param, gain=1.0):
 def _kaiming_std(param, a, mode, nonlinearity):
     fan_in, fan_out = fan_in_and_fan_out(param.shape)
     fan = fan_in if mode == "fan_in" else fan_out
+    if fan == 0:                          # a zero-element weight (Linear(0, n)): nothing to draw, as in PyTorch
+        return 0.0
     return calculate_gain(nonlinearity, a) / math.sqrt(fan)
 
 

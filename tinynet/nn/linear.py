@@ -21,12 +21,16 @@ class Linear(Module):
 
     def __init__(self, in_features, out_features, bias=True, dtype=np.float32):
         super().__init__()
+        for name, size in (("in_features", in_features), ("out_features", out_features)):
+            if not isinstance(size, (int, np.integer)) or isinstance(size, bool) or size < 0:
+                raise ValueError(f"Linear: {name} must be an int >= 0, got {size!r}")
         self.in_features, self.out_features = in_features, out_features
         self.weight = Parameter(np.empty((out_features, in_features), dtype=dtype))
         init.kaiming_uniform_(self.weight, a=math.sqrt(5))
         if bias:
+            bound = 1 / math.sqrt(in_features) if in_features > 0 else 0.0    # PyTorch's rule, also for 0 inputs
             self.bias = Parameter(np.empty(out_features, dtype=dtype))
-            init.uniform_(self.bias, -1 / math.sqrt(in_features), 1 / math.sqrt(in_features))
+            init.uniform_(self.bias, -bound, bound)
         else:
             self.register_parameter("bias", None)
 
