@@ -154,3 +154,18 @@ def test_linear_with_zero_features_works_as_in_pytorch_and_bad_sizes_are_clear_e
     for bad in (-1, 2.0):
         with pytest.raises(ValueError, match=rf"Linear: in_features must be an int >= 0, got {bad!r}"):
             nn.Linear(bad, 2)
+
+
+def test_a_parameter_set_to_none_keeps_its_slot():
+    """As in PyTorch: after lin.bias = None (or bias=False) only a Parameter may fill the slot again, and it
+    comes back in its old place in state_dict()."""
+    lin = nn.Linear(2, 2)
+    lin.weight = None
+    assert [name for name, _ in lin.named_parameters()] == ["bias"]
+    with pytest.raises(TypeError, match=r"Linear.weight is a parameter"):
+        lin.weight = tn.tensor(np.ones((2, 2), np.float32), requires_grad=True)
+    lin.weight = nn.Parameter(np.ones((2, 2), np.float32))
+    assert list(lin.state_dict()) == ["weight", "bias"]
+    without_bias = nn.Linear(2, 2, bias=False)
+    with pytest.raises(TypeError, match=r"Linear.bias is a parameter"):
+        without_bias.bias = tn.tensor(np.ones(2, np.float32))

@@ -32,10 +32,10 @@ class Module:
         if name in self._parameters and value is not None and not isinstance(value, Parameter):
             raise TypeError(f"{type(self).__name__}.{name} is a parameter: assign an nn.Parameter (or None), got "
                             f"{type(value).__name__} (it would no longer be trained, saved or zeroed)")
-        if isinstance(value, Parameter):
+        if isinstance(value, Parameter) or (value is None and name in self._parameters):
             self._modules.pop(name, None)
-            self._parameters[name] = value                           # a replaced one keeps its place, as in PyTorch
-        elif isinstance(value, Module):
+            self._parameters[name] = value                           # None keeps the slot (and its place): as
+        elif isinstance(value, Module):                              # in PyTorch, only a Parameter may fill it
             self._parameters.pop(name, None)
             self._modules[name] = value
         else:
@@ -52,7 +52,8 @@ class Module:
         """Register ``param`` (a Parameter or None) under ``name``."""
         if param is None:
             object.__setattr__(self, name, None)
-            self._parameters.pop(name, None)
+            self._modules.pop(name, None)
+            self._parameters[name] = None                            # an empty slot (e.g. bias=False)
         else:
             setattr(self, name, param)
 
@@ -117,7 +118,7 @@ class Module:
         seen = set()
         for path, module in self.named_modules(prefix):
             for name, param in module._parameters.items():
-                if id(param) not in seen:
+                if param is not None and id(param) not in seen:
                     seen.add(id(param))
                     yield (f"{path}.{name}" if path else name), param
 
