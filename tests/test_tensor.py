@@ -113,19 +113,38 @@ def test_in_place_update_inside_no_grad_changes_the_leaf_itself():
     assert p is same and p.dtype == np.float32 and p.requires_grad
     np.testing.assert_allclose(p.data, [1.0, 2.0])                   # (x − x/2)·2 = x
     counts = tn.tensor([1, 2], dtype=np.int64)
-    counts += 1                                                      # a plain tensor: no tape involved
+    with tn.no_grad():
+        counts += 1
     np.testing.assert_array_equal(counts.data, [2, 3])
 
 
-def test_in_place_update_that_the_tape_cannot_follow_is_a_clear_error():
-    p = tn.tensor([1.0, 2.0], requires_grad=True)
-    with pytest.raises(RuntimeError, match=r"-=: a tensor that requires grad can only be updated in place inside "
-                                           r"tn.no_grad\(\)"):
-        p -= 1.0
-    y = p * 2
-    with tn.no_grad(), pytest.raises(RuntimeError, match=r"\+=: cannot update a tensor made by a recorded op"):
-        y += 1.0
-    np.testing.assert_array_equal(p.data, [1.0, 2.0])
+def test_in_place_operator_while_recording_is_an_ordinary_op():
+    """loss += term and h += w * 3 record an add, as PyTorch records its in-place add: the gradients are those
+    of loss = loss + term. Only a leaf that requires grad is refused (PyTorch refuses it too)."""
+    w = tn.tensor([1.0, 2.0], requires_grad=True)
+    loss = 0.0
+    for _ in range(3):
+        loss += (w * w).sum()
+    loss.backward()
+    np.testing.assert_array_equal(w.grad, [6.0, 12.0])                # d/dw of 3·Σw²
+    w.grad = None
+    h = tn.tensor(np.zeros(2))
+    h += w * 3
+    ((h * w).sum() + w.sum()).backward()                              # Σ 3w² + Σ w
+    np.testing.assert_array_equal(w.grad, [7.0, 13.0])
+    with pytest.raises(RuntimeError, match=r"-=: a leaf tensor that requires grad can only be updated in place "
+                                           r"inside tn.no_grad\(\)"):
+        w -= 1.0
+    np.testing.assert_array_equal(w.data, [1.0, 2.0])
+
+
+def test_in_place_update_that_cannot_be_done_is_a_clear_error():
+    counts = tn.tensor([1, 2], dtype=np.int64)
+    with tn.no_grad():
+        with pytest.raises(TypeError, match=r"\+=: cannot update a tensor of shape \(2,\) and dtype int64 in place"):
+            counts += 1.5
+        with pytest.raises(ValueError, match=r"\*=: cannot update a tensor of shape \(2,\) .* of shape \(3,\)"):
+            counts *= np.ones(3, dtype=np.int64)
 
 
 def test_integer_tensor_with_a_python_int_keeps_its_integer_dtype():
@@ -135,3 +154,5 @@ def test_integer_tensor_with_a_python_int_keeps_its_integer_dtype():
         assert shifted.dtype == np.int64
     np.testing.assert_array_equal(tn.tensor(np.arange(6.0))[labels * 2].data, [0.0, 2.0, 4.0])
     assert (tn.tensor([1, 2], dtype=np.uint8) + 1).dtype == np.uint8
+    np.testing.assert_array_equal((tn.tensor([1, 2], dtype=np.uint8) + (-1)).data, [0, 1])   # wraps, as torch
+    np.testing.assert_array_equal((tn.tensor([1, 2], dtype=np.int8) + 1000).data, [-23, -22])

@@ -172,12 +172,13 @@ class Tensor:
     def __rpow__(self, base): return arithmetic.pow(base, self)
     def __rmatmul__(self, other): return matmul.matmul(other, self)
 
-    # In-place updates (p -= lr * p.grad), as PyTorch allows them: on a leaf tensor, and for one that requires
-    # grad only inside no_grad() (an optimizer's update). Anywhere else the tape would lose track of the change.
-    def __iadd__(self, other): return _update_in_place(self, "+=", np.add, other)
-    def __isub__(self, other): return _update_in_place(self, "-=", np.subtract, other)
-    def __imul__(self, other): return _update_in_place(self, "*=", np.multiply, other)
-    def __itruediv__(self, other): return _update_in_place(self, "/=", np.true_divide, other)
+    # t += x: inside no_grad() a leaf is updated in place (p -= lr * p.grad, an optimizer's step); while the
+    # tape records it is an ordinary op whose result Python binds to the name (loss += term), except on a leaf
+    # that requires grad, which PyTorch refuses too (see _update_in_place).
+    def __iadd__(self, other): return _update_in_place(self, "+=", arithmetic.add, np.add, other)
+    def __isub__(self, other): return _update_in_place(self, "-=", arithmetic.sub, np.subtract, other)
+    def __imul__(self, other): return _update_in_place(self, "*=", arithmetic.mul, np.multiply, other)
+    def __itruediv__(self, other): return _update_in_place(self, "/=", arithmetic.div, np.true_divide, other)
 
     # comparisons give bool tensors and carry no gradient
     def __lt__(self, other): return Tensor._wrap(self.data < _data_of(other))
@@ -228,15 +229,30 @@ def _data_of(x):
     return x.data if isinstance(x, Tensor) else x
 
 
-def _update_in_place(t, symbol, ufunc, other):
-    """``t ⊕= other`` on t's own array (its dtype kept), or a clear error where the tape could not follow it."""
+def _update_in_place(t, symbol, op, ufunc, other):
+    """``t ⊕= other``.
+
+    - Recording (outside no_grad): ``op(t, other)``, a new tensor on the tape that Python binds to t's name, so
+      gradients flow as for ``t = t ⊕ other`` (PyTorch records its in-place op the same way). A leaf that
+      requires grad is refused, as in PyTorch: changing it would silently detach it from the parameters.
+    - Inside no_grad, on a leaf: t's own array is updated (its dtype kept), which is how parameters are stepped.
+      Nothing checks whether a recorded op saved that array for a later backward (README: no version counter).
+    """
+    if tape.is_grad_enabled():
+        if t.requires_grad and t._entry is None:
+            raise RuntimeError(f"{symbol}: a leaf tensor that requires grad can only be updated in place inside "
+                               f"tn.no_grad() (as an optimizer's step is); outside it write t = t {symbol[0]} x")
+        return op(t, other)
     if t._entry is not None:
-        raise RuntimeError(f"{symbol}: cannot update a tensor made by a recorded op in place (backward may still "
-                           f"need its value); write t = t {symbol[0]} other instead")
-    if t.requires_grad and tape.is_grad_enabled():
-        raise RuntimeError(f"{symbol}: a tensor that requires grad can only be updated in place inside "
-                           f"tn.no_grad() (as an optimizer's step is); outside it the update would not be recorded")
-    ufunc(t.data, _data_of(other), out=t.data, casting="same_kind")
+        return op(t, other)
+    value = _data_of(other)
+    try:
+        ufunc(t.data, value, out=t.data, casting="same_kind")
+    except (TypeError, ValueError) as error:          # dtype that cannot be cast back, shape, read-only array
+        kind = TypeError if isinstance(error, TypeError) else ValueError
+        raise kind(f"{symbol}: cannot update a tensor of shape {t.shape} and dtype {t.dtype} in place with "
+                          f"{type(value).__name__} of shape {np.shape(value)} and dtype "
+                          f"{np.result_type(value)}: {error}") from None
     return t
 
 
@@ -247,8 +263,10 @@ def as_tensor(x, like=None):
         return x
     if like is not None and (type(x) is float or type(x) is int or isinstance(x, numbers.Number)):
         kind = like.data.dtype.kind
-        if kind == "f" or (kind in "iu" and isinstance(x, numbers.Integral) and not isinstance(x, bool)):
+        if kind == "f":
             return Tensor._wrap(np.asarray(x, dtype=like.data.dtype))
+        if kind in "iu" and isinstance(x, numbers.Integral) and not isinstance(x, bool):
+            return Tensor._wrap(np.array(x).astype(like.data.dtype))  # wraps around out of range, as in PyTorch
     if isinstance(x, np.ndarray):
         return Tensor._wrap(x)
     return Tensor(x)
