@@ -144,7 +144,7 @@ def pow(a, b):
     Tensor exponent (positive bases only, since log(a) is needed):
         da = unbroadcast(g * b * a**(b-1), a.shape),   db = unbroadcast(g * y * log(a), b.shape).
     """
-    if isinstance(b, (int, float)) and not isinstance(b, bool) and isinstance(a, Tensor):
+    if isinstance(b, (int, float, np.integer, np.floating)) and not isinstance(b, bool) and isinstance(a, Tensor):
         return _pow_scalar(a, b)
     a, b = _operands("pow", a, b)
     if b.requires_grad and np.any(a.data <= 0):
@@ -153,7 +153,10 @@ def pow(a, b):
     y = _forward("pow", np.power, a, b)
 
     def backward(g):
-        da = unbroadcast(g * b.data * a.data ** (b.data - 1), a.shape) if a.requires_grad else None
+        da = None
+        if a.requires_grad:                       # where b = 0, y = 1 is constant in a: 0, not b·a**(b−1) = 0·inf
+            with np.errstate(divide="ignore", invalid="ignore"):
+                da = unbroadcast(np.where(b.data == 0, 0, g * b.data * a.data ** (b.data - 1)), a.shape)
         db = unbroadcast(g * y * np.log(a.data), b.shape) if b.requires_grad else None
         return da, db
 

@@ -19,7 +19,8 @@ def normalize_axis(op, axis, ndim):
         return tuple(range(ndim))
     if isinstance(axis, (int, np.integer)) and not isinstance(axis, bool):
         axes = (axis,)
-    elif isinstance(axis, (tuple, list)) and all(isinstance(a, (int, np.integer)) for a in axis):
+    elif isinstance(axis, (tuple, list)) and all(isinstance(a, (int, np.integer)) and not isinstance(a, bool)
+                                                 for a in axis):
         axes = tuple(axis)
     else:
         raise TypeError(f"{op}: axis must be None, an int or a tuple of ints, got {axis!r}")
