@@ -242,7 +242,8 @@ def test_bad_inputs_raise_clear_errors():
         sdpa(q, k, tn.Tensor(np.zeros((2, 5, 6), dtype=np.float32)))
 
 
-def test_zero_features_with_the_default_scale_is_a_clear_error():
-    q, k, v = tn.tensor(np.ones((2, 0))), tn.tensor(np.ones((3, 0))), tn.tensor(np.ones((3, 4)))
-    with pytest.raises(ValueError, match=r"scaled_dot_product_attention: q and k have d_k = 0 features"):
-        F.scaled_dot_product_attention(q, k, v)
+def test_zero_features_give_uniform_weights_as_in_pytorch():
+    """With d_k = 0 every score is an empty sum (0), so each query averages v (PyTorch: the same)."""
+    v = np.arange(12.0).reshape(3, 4)
+    out = F.scaled_dot_product_attention(tn.tensor(np.ones((2, 0))), tn.tensor(np.ones((3, 0))), tn.tensor(v))
+    np.testing.assert_allclose(out.data, np.tile(v.mean(axis=0), (2, 1)))

@@ -77,11 +77,8 @@ def scaled_dot_product_attention(q, k, v, mask=None, is_causal=False, scale=None
     L, S = q.shape[-2], k.shape[-2]
     scores_shape = np.broadcast_shapes(q.shape[:-2], k.shape[:-2], v.shape[:-2]) + (L, S)
     allowed = _allowed(mask, is_causal, scores_shape, q.shape, k.shape)
-    if scale is None:
-        if q.shape[-1] == 0:
-            raise ValueError(f"scaled_dot_product_attention: q and k have d_k = 0 features (q shape {q.shape}); "
-                             f"the default scale 1/√d_k needs d_k >= 1 (or pass scale=)")
-        scale = 1.0 / math.sqrt(q.shape[-1])
+    if scale is None:                             # d_k = 0: every score is an empty sum, 0 at any scale
+        scale = 1.0 / math.sqrt(max(q.shape[-1], 1))
     scale = float(scale)                          # a Python float keeps float32 arrays float32
 
     q_scaled = q.data * scale                     # (…, L, d_k): scaling q is cheaper than scaling (…, L, S)
