@@ -69,10 +69,20 @@ def test_save_keeps_keys_that_are_numpy_savez_argument_names(tmp_path):
     assert sorted(np.load(tmp_path / "k.npz").files) == sorted(state)      # plain NumPy reads it too
 
 
-def test_save_refuses_object_arrays(tmp_path):
-    """Only numeric arrays are written, so that loading (allow_pickle=False) never needs pickle."""
-    with pytest.raises(ValueError, match="pickle"):
-        serialization.save({"w": np.array([{"a": 1}], dtype=object)}, tmp_path / "o.npz")
+def test_save_refuses_object_arrays_and_keeps_the_old_file(tmp_path):
+    """Object arrays would need pickle to load; the refusal comes before the file is touched."""
+    path = tmp_path / "o.npz"
+    serialization.save({"good": np.ones(3)}, path)
+    with pytest.raises(ValueError, match=r"save: 'bad' is an array of Python objects"):
+        serialization.save({"w": np.ones(2), "bad": np.array([{"a": 1}], dtype=object)}, path)
+    np.testing.assert_array_equal(serialization.load(path)["good"], np.ones(3))
+
+
+def test_keys_that_differ_only_by_a_npy_suffix_load_back_apart(tmp_path):
+    serialization.save({"a": np.zeros(2), "a.npy": np.ones(3)}, tmp_path / "s.npz")
+    loaded = serialization.load(tmp_path / "s.npz")
+    np.testing.assert_array_equal(loaded["a"], np.zeros(2))
+    np.testing.assert_array_equal(loaded["a.npy"], np.ones(3))
 
 
 def test_loading_a_wrong_shape_is_a_clear_error(tmp_path):

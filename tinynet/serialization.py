@@ -7,8 +7,8 @@ A ``.npz`` file is a zip archive holding one ``.npy`` array per key, so any NumP
     model.load_state_dict(tinynet.serialization.load("model.npz"))  # or model.load("model.npz")
     np.load("model.npz")["0.weight"]                                 # plain NumPy works too
 
-Keys are PyTorch's ("0.weight", "blocks.1.block.pointwise.bias"), and arrays keep their dtype. Only numeric
-arrays are stored (``allow_pickle=False`` when writing and when reading), so loading a file never runs code.
+Keys are PyTorch's ("0.weight", "blocks.1.block.pointwise.bias"), and arrays keep their dtype. Arrays of Python
+objects are refused (``allow_pickle=False`` when writing and when reading), so loading a file never runs code.
 """
 from __future__ import annotations
 
@@ -34,7 +34,11 @@ def save(state_dict, path):
     for name, value in state_dict.items():
         if not isinstance(name, str):
             raise TypeError(f"save: keys must be strings, got {name!r}")
-        arrays[name] = np.asarray(value.data if isinstance(value, Tensor) else value)
+        array = np.asarray(value.data if isinstance(value, Tensor) else value)
+        if array.dtype.hasobject:                   # checked before the file is opened: an old file survives
+            raise ValueError(f"save: {name!r} is an array of Python objects (dtype {array.dtype}); only arrays of "
+                             f"numbers or booleans can be saved (loading never unpickles)")
+        arrays[name] = array
     # What np.savez does, written out (np.savez(f, **arrays) would fail on a key named "file", its own argument):
     # one uncompressed "<name>.npy" member per array, in the .npy format np.load reads.
     with zipfile.ZipFile(os.fspath(path), "w", compression=zipfile.ZIP_STORED, allowZip64=True) as archive:
@@ -46,5 +50,5 @@ def save(state_dict, path):
 
 def load(path):
     """Read a file written by ``save``: an ``OrderedDict`` name -> ``np.ndarray``, in the saved order."""
-    with np.load(os.fspath(path), allow_pickle=False) as archive:
-        return OrderedDict((name, archive[name]) for name in archive.files)
+    with np.load(os.fspath(path), allow_pickle=False) as archive:   # by member name: keys "a" and "a.npy" differ
+        return OrderedDict((name, archive[name + ".npy"]) for name in archive.files)
