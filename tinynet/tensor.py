@@ -251,8 +251,8 @@ def _update_in_place(t, symbol, op, ufunc, other):
     except (TypeError, ValueError) as error:          # dtype that cannot be cast back, shape, read-only array
         kind = TypeError if isinstance(error, TypeError) else ValueError
         raise kind(f"{symbol}: cannot update a tensor of shape {t.shape} and dtype {t.dtype} in place with "
-                          f"{type(value).__name__} of shape {np.shape(value)} and dtype "
-                          f"{np.result_type(value)}: {error}") from None
+                   f"{type(value).__name__} of shape {np.shape(value)} and dtype {np.result_type(value)}: "
+                   f"{error}") from None
     return t
 
 
