@@ -284,3 +284,21 @@ def test_backward_called_inside_a_backward_rule():
     (u + h).sum().backward()
     np.testing.assert_array_equal(seen[0], [2.0, 2.0])
     np.testing.assert_array_equal(x.grad, [6.0, 6.0])    # 2 (nested) + 2 (through u) + 2 (through h directly)
+
+
+def test_no_grad_and_enable_grad_work_as_decorators_as_in_pytorch():
+    @tn.no_grad()
+    def doubled(x):
+        return x * 2, tn.is_grad_enabled()
+
+    x = tn.tensor([1.0], requires_grad=True)
+    y, recording = doubled(x)
+    assert not recording and not y.requires_grad and tn.is_grad_enabled()
+    assert doubled.__name__ == "doubled"
+
+    @tn.enable_grad()
+    def recorded(x):
+        return x * 2
+
+    with tn.no_grad():
+        assert recorded(x).requires_grad and not tn.is_grad_enabled()

@@ -32,6 +32,8 @@ memory. A second backward through it raises an error that names ``retain_graph=T
 """
 from __future__ import annotations
 
+import functools
+
 import heapq
 import itertools
 import weakref
@@ -56,10 +58,13 @@ def is_grad_enabled() -> bool:
 class no_grad:
     """Context manager: ops inside record nothing, and their outputs do not require grad.
 
-    Use it for evaluation and for updating parameters::
+    Use it for evaluation and for updating parameters, or, as in PyTorch, as a decorator::
 
         with tn.no_grad():
             preds = model(x)
+
+        @tn.no_grad()
+        def predict(x): ...
     """
 
     def __enter__(self):
@@ -72,6 +77,17 @@ class no_grad:
         global _grad_enabled
         _grad_enabled = self._previous
         return False
+
+    def __call__(self, function):
+        """Decorator form: ``function`` runs inside a fresh context of this kind on every call."""
+        kind = type(self)
+
+        @functools.wraps(function)
+        def run_inside(*args, **kwargs):
+            with kind():
+                return function(*args, **kwargs)
+
+        return run_inside
 
 
 class enable_grad(no_grad):
