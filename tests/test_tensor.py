@@ -156,3 +156,15 @@ def test_integer_tensor_with_a_python_int_keeps_its_integer_dtype():
     assert (tn.tensor([1, 2], dtype=np.uint8) + 1).dtype == np.uint8
     np.testing.assert_array_equal((tn.tensor([1, 2], dtype=np.uint8) + (-1)).data, [0, 1])   # wraps, as torch
     np.testing.assert_array_equal((tn.tensor([1, 2], dtype=np.int8) + 1000).data, [-23, -22])
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_float_tensor_with_an_integer_or_bool_tensor_keeps_the_float_dtype(dtype):
+    """float32 * int64 is float32 in PyTorch (NumPy would give float64): the GUIDE's "float32 in, float32 out"."""
+    x = tn.tensor(np.ones(3, dtype), requires_grad=True)
+    mask = tn.tensor([1, 0, 1], dtype=np.int64)
+    for y in (x * mask, mask * x, x + tn.tensor([True, False, True]), x - mask, x / (mask + 1)):
+        assert y.dtype == dtype
+    (x * mask).sum().backward()
+    assert x.grad.dtype == dtype
+    np.testing.assert_array_equal(x.grad, [1.0, 0.0, 1.0])

@@ -21,7 +21,15 @@ def _operands(op, a, b):
     if not isinstance(a, Tensor):
         a = as_tensor(a, like=b)
     b = as_tensor(b, like=a)
-    return a, b
+    return _float_wins(a, b), _float_wins(b, a)
+
+
+def _float_wins(t, other):
+    """An integer or bool tensor meeting a float one takes the float's dtype, as in PyTorch (float32 * int64
+    stays float32; NumPy would give float64). Integer tensors never require grad, so nothing is lost."""
+    if t.data.dtype.kind in "biu" and other.data.dtype.kind == "f":
+        return Tensor._wrap(t.data.astype(other.data.dtype))
+    return t
 
 
 def _number_operand(x, c):
