@@ -172,3 +172,11 @@ def test_a_shared_parameter_appears_under_each_path_in_the_state_dict_as_in_pyto
     state = {k: v + 1 for k, v in model.state_dict().items()}
     model.load_state_dict(state)                                 # strict: both paths are expected keys
     np.testing.assert_array_equal(shared.weight.data, state["2.weight"])
+
+
+def test_load_reads_npz_members_without_the_npy_suffix(tmp_path):
+    """np.load reads any .npz, including one written by other tools whose members lack ".npy"."""
+    import zipfile
+    with zipfile.ZipFile(tmp_path / "w.npz", "w") as archive, archive.open("w", "w") as member:
+        np.lib.format.write_array(member, np.arange(3.0))
+    np.testing.assert_array_equal(serialization.load(tmp_path / "w.npz")["w"], np.arange(3.0))

@@ -169,3 +169,10 @@ def test_a_parameter_set_to_none_keeps_its_slot():
     without_bias = nn.Linear(2, 2, bias=False)
     with pytest.raises(TypeError, match=r"Linear.bias is a parameter"):
         without_bias.bias = tn.tensor(np.ones(2, np.float32))
+
+
+def test_register_parameter_refuses_the_name_of_a_submodule():
+    model = nn.Sequential(nn.Linear(2, 2))
+    with pytest.raises(KeyError, match=r"'0' is already a submodule of Sequential"):
+        model.register_parameter("0", None)
+    assert isinstance(model[0], nn.Linear)

@@ -302,3 +302,15 @@ def test_no_grad_and_enable_grad_work_as_decorators_as_in_pytorch():
 
     with tn.no_grad():
         assert recorded(x).requires_grad and not tn.is_grad_enabled()
+
+
+def test_no_grad_decorator_misuse_is_a_clear_error():
+    with pytest.raises(TypeError, match=r"write @tn.no_grad\(\) with parentheses"):
+        @tn.no_grad
+        def bare(x):
+            return x
+
+    with pytest.raises(TypeError, match=r"cannot decorate the generator function gen"):
+        @tn.no_grad()
+        def gen(x):
+            yield x

@@ -138,6 +138,30 @@ def test_in_place_operator_while_recording_is_an_ordinary_op():
     np.testing.assert_array_equal(w.data, [1.0, 2.0])
 
 
+def test_in_place_update_of_tensors_without_gradients_changes_them_in_place():
+    """Nothing to record: t's own array changes, so every name for it sees the change (as in PyTorch); inside
+    no_grad this holds for a tensor made by a recorded op too, which stays on the tape."""
+    counts = tn.tensor([1, 2], dtype=np.int64)
+    alias = counts
+    counts += 1
+    assert alias is counts
+    np.testing.assert_array_equal(alias.data, [2, 3])
+    x = tn.tensor([1.0, 2.0], requires_grad=True)
+    y = x * 2
+    same = y
+    with tn.no_grad():
+        y += 1                                                       # y = 2x + 1, still on the tape
+    assert same is y and y.requires_grad
+    (y * y).sum().backward()                                         # the rule uses y's new value: 2·y·2
+    np.testing.assert_array_equal(x.grad, [12.0, 20.0])
+    small = tn.tensor(np.ones(2, np.float32))
+    small += tn.tensor(np.ones(2))                                   # a float64 value: the float32 array stays
+    assert small.dtype == np.float32
+    wrapped = tn.tensor([1, 2], dtype=np.uint8)
+    wrapped += 1000                                                  # wraps around, as in PyTorch
+    np.testing.assert_array_equal(wrapped.data, [233, 234])
+
+
 def test_in_place_update_that_cannot_be_done_is_a_clear_error():
     counts = tn.tensor([1, 2], dtype=np.int64)
     with tn.no_grad():
@@ -145,6 +169,10 @@ def test_in_place_update_that_cannot_be_done_is_a_clear_error():
             counts += 1.5
         with pytest.raises(ValueError, match=r"\*=: cannot update a tensor of shape \(2,\) .* of shape \(3,\)"):
             counts *= np.ones(3, dtype=np.int64)
+    w = tn.tensor([1.0, 2.0], requires_grad=True)
+    h = tn.tensor(np.zeros(2))
+    with pytest.raises(ValueError, match=r"\+=: the result has shape \(3, 2\) but the tensor \(2,\)"):
+        h += tn.tensor(np.ones((3, 2))) * w
 
 
 def test_integer_tensor_with_a_python_int_keeps_its_integer_dtype():

@@ -36,8 +36,8 @@ def save(state_dict, path):
             raise TypeError(f"save: keys must be strings, got {name!r}")
         array = np.asarray(value.data if isinstance(value, Tensor) else value)
         if array.dtype.hasobject:                   # checked before the file is opened: an old file survives
-            raise ValueError(f"save: {name!r} is an array of Python objects (dtype {array.dtype}); only arrays of "
-                             f"numbers or booleans can be saved (loading never unpickles)")
+            raise ValueError(f"save: {name!r} is an array of Python objects (dtype {array.dtype}), which only pickle "
+                             f"could store; load() never unpickles, so save() refuses it")
         arrays[name] = array
     # What np.savez does, written out (np.savez(f, **arrays) would fail on a key named "file", its own argument):
     # one uncompressed "<name>.npy" member per array, in the .npy format np.load reads.
@@ -51,4 +51,5 @@ def save(state_dict, path):
 def load(path):
     """Read a file written by ``save``: an ``OrderedDict`` name -> ``np.ndarray``, in the saved order."""
     with np.load(os.fspath(path), allow_pickle=False) as archive:   # by member name: keys "a" and "a.npy" differ
-        return OrderedDict((name, archive[name + ".npy"]) for name in archive.files)
+        return OrderedDict((member[:-4] if member.endswith(".npy") else member, archive[member])
+                           for member in archive.zip.namelist())

@@ -33,6 +33,7 @@ memory. A second backward through it raises an error that names ``retain_graph=T
 from __future__ import annotations
 
 import functools
+import inspect
 
 import heapq
 import itertools
@@ -67,6 +68,11 @@ class no_grad:
         def predict(x): ...
     """
 
+    def __init__(self, function=None):
+        if function is not None:
+            raise TypeError(f"{type(self).__name__}: as a decorator write @tn.{type(self).__name__}() with "
+                            f"parentheses")
+
     def __enter__(self):
         global _grad_enabled
         self._previous = _grad_enabled
@@ -81,6 +87,9 @@ class no_grad:
     def __call__(self, function):
         """Decorator form: ``function`` runs inside a fresh context of this kind on every call."""
         kind = type(self)
+        if inspect.isgeneratorfunction(function):     # the mode would leak out at every yield
+            raise TypeError(f"{kind.__name__}(): cannot decorate the generator function {function.__name__}; "
+                            f"put `with tn.{kind.__name__}():` around the work inside it")
 
         @functools.wraps(function)
         def run_inside(*args, **kwargs):

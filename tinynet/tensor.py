@@ -172,9 +172,9 @@ class Tensor:
     def __rpow__(self, base): return arithmetic.pow(base, self)
     def __rmatmul__(self, other): return matmul.matmul(other, self)
 
-    # t += x: inside no_grad() a leaf is updated in place (p -= lr * p.grad, an optimizer's step); while the
-    # tape records it is an ordinary op whose result Python binds to the name (loss += term), except on a leaf
-    # that requires grad, which PyTorch refuses too (see _update_in_place).
+    # t += x updates t's array in place (p -= lr * p.grad inside no_grad, an optimizer's step); when a gradient
+    # must flow through it, it is an ordinary op whose result Python binds to the name (loss += term); a leaf
+    # that requires grad is refused outside no_grad, as in PyTorch (see _update_in_place).
     def __iadd__(self, other): return _update_in_place(self, "+=", arithmetic.add, np.add, other)
     def __isub__(self, other): return _update_in_place(self, "-=", arithmetic.sub, np.subtract, other)
     def __imul__(self, other): return _update_in_place(self, "*=", arithmetic.mul, np.multiply, other)
@@ -230,29 +230,32 @@ def _data_of(x):
 
 
 def _update_in_place(t, symbol, op, ufunc, other):
-    """``t ⊕= other``.
+    """``t ⊕= other``, as PyTorch does it where the tape allows.
 
-    - Recording (outside no_grad): ``op(t, other)``, a new tensor on the tape that Python binds to t's name, so
-      gradients flow as for ``t = t ⊕ other`` (PyTorch records its in-place op the same way). A leaf that
-      requires grad is refused, as in PyTorch: changing it would silently detach it from the parameters.
-    - Inside no_grad, on a leaf: t's own array is updated (its dtype kept), which is how parameters are stepped.
-      Nothing checks whether a recorded op saved that array for a later backward (README: no version counter).
+    - When a gradient must flow through it (recording, and t or other requires grad): ``op(t, other)``, a new
+      tensor on the tape that Python binds to t's name, so gradients are those of ``t = t ⊕ other``. A leaf that
+      requires grad is refused, as in PyTorch (it is a parameter: the update would cut it off the tape).
+    - Otherwise (inside no_grad, or nothing requires grad): t's own array is updated, dtype and shape kept;
+      that is how an optimizer steps its parameters. Nothing checks whether a recorded op saved that array for a
+      later backward (README: no version counter).
     """
-    if tape.is_grad_enabled():
+    other_requires_grad = isinstance(other, Tensor) and other.requires_grad
+    if tape.is_grad_enabled() and (t.requires_grad or other_requires_grad):
         if t.requires_grad and t._entry is None:
             raise RuntimeError(f"{symbol}: a leaf tensor that requires grad can only be updated in place inside "
                                f"tn.no_grad() (as an optimizer's step is); outside it write t = t {symbol[0]} x")
-        return op(t, other)
-    if t._entry is not None:
-        return op(t, other)
-    value = _data_of(other)
+        result = op(t, other)
+        if result.shape != t.shape:
+            raise ValueError(f"{symbol}: the result has shape {result.shape} but the tensor {t.shape}; an update "
+                             f"in place cannot change a tensor's shape")
+        return result
+    value = as_tensor(other, like=t).data                            # a Python int wraps around, as in PyTorch
     try:
         ufunc(t.data, value, out=t.data, casting="same_kind")
     except (TypeError, ValueError) as error:          # dtype that cannot be cast back, shape, read-only array
         kind = TypeError if isinstance(error, TypeError) else ValueError
-        raise kind(f"{symbol}: cannot update a tensor of shape {t.shape} and dtype {t.dtype} in place with "
-                   f"{type(value).__name__} of shape {np.shape(value)} and dtype {np.result_type(value)}: "
-                   f"{error}") from None
+        raise kind(f"{symbol}: cannot update a tensor of shape {t.shape} and dtype {t.dtype} in place with a "
+                   f"value of shape {value.shape} and dtype {value.dtype}: {error}") from None
     return t
 
 

@@ -50,6 +50,8 @@ class Module:
 
     def register_parameter(self, name, param):
         """Register ``param`` (a Parameter or None) under ``name``."""
+        if name in self._modules:
+            raise KeyError(f"register_parameter: {name!r} is already a submodule of {type(self).__name__}")
         if param is None:
             object.__setattr__(self, name, None)
             self._modules.pop(name, None)
