@@ -21,7 +21,9 @@ def _operands(op, a, b):
     if not isinstance(a, Tensor):
         a = as_tensor(a, like=b)
     b = as_tensor(b, like=a)
-    return _float_wins(a, b), _float_wins(b, a)
+    if a.data.dtype is not b.data.dtype:             # (identity: cheap; _float_wins checks the kinds)
+        return _float_wins(a, b), _float_wins(b, a)
+    return a, b
 
 
 def _float_wins(t, other):
