@@ -153,6 +153,8 @@ def pow(a, b):
     Scalar exponent p (a Python number):  dy/da = p * a**(p-1),  so  da = g * p * a**(p-1).
     Tensor exponent (positive bases only, since log(a) is needed):
         da = unbroadcast(g * b * a**(b-1), a.shape),   db = unbroadcast(g * y * log(a), b.shape).
+    Where the exponent is 0, y = 1 does not depend on a, so da = 0 there (the formula would give 0 · a**-1,
+    NaN at a = 0).
     """
     if isinstance(b, (int, float, np.integer, np.floating)) and not isinstance(b, bool) and isinstance(a, Tensor):
         return _pow_scalar(a, b)
