@@ -121,13 +121,14 @@ class Entry:
     (the output tensor owns the entry, not the other way round).
     """
 
-    __slots__ = ("index", "op", "inputs", "backward", "retained", "description", "__weakref__")
+    __slots__ = ("index", "op", "inputs", "backward", "reference", "retained", "description", "__weakref__")
 
-    def __init__(self, op, inputs, backward, output):
+    def __init__(self, op, inputs, backward, output, reference=None):
         self.index = _next_index()
         self.op = op
         self.inputs = inputs
         self.backward = backward      # None once released
+        self.reference = reference    # a fused op's textbook twin: reference(*inputs) recomputes the output
         self.retained = None          # weakref to the output tensor when it called .retain_grad()
         if _open_tapes:               # a learner is watching: remember a printable line, keep the entry
             self.description = _describe(self, output.shape)
@@ -143,6 +144,7 @@ class Entry:
         """Drop what backward needed (saved arrays, inputs) so its memory can be reused."""
         self.backward = None
         self.inputs = None
+        self.reference = None
 
     def __repr__(self):
         return f"<Entry {getattr(self, 'description', None) or f'{self.index} {self.op}'}>"

@@ -279,10 +279,13 @@ _new_tensor = Tensor.__new__                # a bare Tensor; make_result fills i
 _Entry = tape.Entry                         # (module-level names: make_result runs once per op)
 
 
-def make_result(op, data, inputs, backward):
+def make_result(op, data, inputs, backward, reference=None):
     """Wrap an op's result in a Tensor and, if gradients are needed, record the op on the tape.
 
     ``inputs`` is the tuple of input Tensors; ``backward(g)`` returns one gradient (or None) per input.
+    A fused op (one whose hand-written rule works on NumPy arrays only) also passes ``reference``: a function
+    that recomputes the same output from the same input Tensors with differentiable ops, so that the tape can
+    differentiate it when a gradient must itself be differentiable (``create_graph=True``).
     This is the only place where entries are created, and the extension point for a user's own op.
     It runs once per op, so it is kept lean: no keyword arguments, no property lookups.
     """
@@ -297,7 +300,7 @@ def make_result(op, data, inputs, backward):
         for t in inputs:
             if t.requires_grad:
                 out.requires_grad = True
-                out._entry = _Entry(op, inputs, backward, data)
+                out._entry = _Entry(op, inputs, backward, data, reference)
                 break
     return out
 
