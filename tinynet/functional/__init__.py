@@ -7,7 +7,8 @@ Where to read each idea:
   conv.py           im2col / col2im, conv2d, depthwise_conv2d, pointwise_conv2d
   pooling.py        max_pool2d, avg_pool2d, global_avg_pool2d
   attention.py      scaled_dot_product_attention
-  normalization.py  layer_norm
+  normalization.py  layer_norm, batch_norm
+  reference.py      R: the textbook version of every fused op, from differentiable ops only
   losses.py         cross_entropy, mse_loss
 """
 # The modules first (under private names: ``F.linear`` and ``F.softmax`` are the functions, not the files).

@@ -5,9 +5,10 @@ import numbers
 
 import numpy as np
 
-from ..tensor import as_tensor, make_result
+from ..tensor import Tensor, as_tensor, make_result
+from . import reference as R
 
-__all__ = ["layer_norm"]
+__all__ = ["layer_norm", "batch_norm"]
 
 
 def layer_norm(x, normalized_shape, weight=None, bias=None, eps=1e-5):
@@ -105,3 +106,139 @@ def _normalized_shape(normalized_shape):
         raise TypeError(f"layer_norm: normalized_shape must be an int or a tuple of ints, got "
                         f"{normalized_shape!r}") from None
     return shape
+
+
+# ------------------------------------------------------------------------------------------------------------
+# batch_norm
+# ------------------------------------------------------------------------------------------------------------
+def batch_norm(x, running_mean, running_var, weight=None, bias=None, training=False, momentum=0.1, eps=1e-5):
+    """y = (x - μ) / √(σ² + ε) · w + b per channel, as ``torch.nn.functional.batch_norm``.
+
+    Shapes: x (N, C, *) — (N, C), (N, C, L) or (N, C, H, W); running_mean, running_var, weight, bias (C,);
+    y has x's shape. One channel's "group" is every value of that channel over the batch and the spatial axes:
+    n = N·(H·W) values. μ, σ², r = 1/√(σ² + ε) are per channel, and x̂ = (x - μ)·r.
+
+    Which μ and σ²:
+      training=True:  the batch's own mean and *biased* variance (1/n), and, if running_mean/running_var are
+                      given, they are updated in place (not differentiated) with the *unbiased* variance:
+                          running_mean = (1 - momentum)·running_mean + momentum·μ
+                          running_var  = (1 - momentum)·running_var  + momentum·σ²·n/(n - 1)
+      training=False: μ = running_mean, σ² = running_var: constants, so y is a per-channel affine map of x.
+
+    Backward, derived (g = dL/dy). The affine part gives, summing over the n values of each channel,
+        db = Σ g,     dw = Σ g ⊙ x̂,     dx̂ = g ⊙ w.
+    training=False: x̂ = (x - μ)·r with μ, r constants, so dx = r ⊙ dx̂.
+    training=True: within one channel, x̂ⱼ = (xⱼ - μ)·r depends on every xₖ of that channel, through μ and r,
+    exactly as one row of layer_norm (the derivation is in ``layer_norm``'s docstring, with the channel's n
+    values as the row):
+        ∂μ/∂xₖ = 1/n,   ∂r/∂xₖ = -(r²/n) x̂ₖ,   ∂x̂ⱼ/∂xₖ = (r/n)(n δⱼₖ - 1 - x̂ⱼ x̂ₖ), so with means over
+        the channel's group
+
+        dx = r ⊙ (dx̂ - mean(dx̂) - x̂ ⊙ mean(dx̂ ⊙ x̂)).
+
+    The running statistics never get a gradient (they are buffers, not inputs of y's formula in training,
+    and constants in evaluation), as in PyTorch.
+
+    The textbook version, built from differentiable ops, is ``tinynet.functional.reference.batch_norm``.
+    Speed notes: x is viewed as (N, C, M), M = H·W, so per-channel sums are over axes 0 and 2; sums of
+    products use ``np.einsum("ncm,ncm->c", ...)``, which makes no (N, C, M) temporary.
+    """
+    x = as_tensor(x)
+    weight, bias, running_mean, running_var = _batch_norm_arguments(x, weight, bias, running_mean, running_var,
+                                                                     training, momentum)
+    eps = float(eps)
+    N, C = x.shape[0], x.shape[1]
+    M = int(np.prod(x.shape[2:]))                       # spatial positions per image and channel
+    n = N * M                                           # values per channel
+    X = x.data.reshape(N, C, M)
+    if training:
+        mean = X.mean(axis=(0, 2))                                          # μ, (C,)
+        centered = X - mean[:, None]                                        # x - μ (a new array, ours)
+        var = np.einsum("ncm,ncm->c", centered, centered) / n               # σ², biased, (C,)
+        if running_mean is not None:
+            _update_running_stats(running_mean, running_var, mean, var, n, float(momentum))
+    else:
+        mean = running_mean.data.astype(x.dtype)
+        var = running_var.data.astype(x.dtype)
+        centered = X - mean[:, None]
+    r = (1.0 / np.sqrt(var + eps)).astype(x.dtype)                          # 1/√(σ² + ε), (C,)
+    x_hat = centered
+    x_hat *= r[:, None]                                                     # x̂, in place on our own copy
+    w = None if weight is None else weight.data
+    y = x_hat * w[:, None] if w is not None else x_hat.copy()               # a copy keeps x̂ private
+    if bias is not None:
+        y += bias.data[:, None]
+    y = y.reshape(x.shape)
+    inputs = (x,) + tuple(p for p in (weight, bias) if p is not None)
+
+    def backward(g):
+        G = g.reshape(N, C, M)
+        dx = dw = db = None
+        if x.requires_grad:
+            dx = G * w[:, None] if w is not None else G.copy()             # dx̂ = g ⊙ w, ours to modify
+            if training:
+                mean_dx_hat = dx.sum(axis=(0, 2)) / n                       # mean(dx̂), (C,)
+                mean_dx_hat_x_hat = np.einsum("ncm,ncm->c", dx, x_hat) / n  # mean(dx̂ ⊙ x̂), (C,)
+                dx -= mean_dx_hat[:, None]
+                dx -= x_hat * mean_dx_hat_x_hat[:, None]
+            dx *= r[:, None]                                                # r ⊙ (...)
+            dx = dx.reshape(x.shape)
+        if weight is not None and weight.requires_grad:
+            dw = np.einsum("ncm,ncm->c", G, x_hat)                          # Σ g ⊙ x̂
+        if bias is not None and bias.requires_grad:
+            db = G.sum(axis=(0, 2))                                         # Σ g
+        return tuple([dx] + [d for p, d in ((weight, dw), (bias, db)) if p is not None])
+
+    # The reference sees the statistics this call used: in evaluation, copies of the running ones as they are now.
+    frozen_mean = None if training else Tensor._wrap(mean)
+    frozen_var = None if training else Tensor._wrap(var)
+
+    def reference(*tensors):
+        x_in, rest = tensors[0], list(tensors[1:])
+        w_in = rest.pop(0) if weight is not None else None
+        b_in = rest.pop(0) if bias is not None else None
+        return R.batch_norm(x_in, frozen_mean, frozen_var, w_in, b_in, training=training, eps=eps)
+
+    return make_result("batch_norm", y, inputs, backward, reference)
+
+
+def _batch_norm_arguments(x, weight, bias, running_mean, running_var, training, momentum):
+    """Check batch_norm's arguments; return weight, bias, running_mean, running_var as Tensors (or None)."""
+    if x.dtype.kind != "f":
+        raise TypeError(f"batch_norm: needs floating-point input, got dtype {x.dtype}")
+    if x.ndim < 2:
+        raise ValueError(f"batch_norm: input must be (N, C, *) with at least 2 axes, got shape {x.shape}")
+    C = x.shape[1]
+    if (running_mean is None) != (running_var is None):
+        raise ValueError("batch_norm: give both running_mean and running_var, or neither")
+    if not training and running_mean is None:
+        raise ValueError("batch_norm: training=False normalizes with running_mean and running_var, but they are "
+                         "None; pass them, or training=True to use the batch's statistics")
+    if training and x.size // C <= 1:
+        raise ValueError(f"batch_norm: expected more than 1 value per channel when training, got input of shape "
+                         f"{x.shape} (the batch variance of a single value is 0)")
+    if not isinstance(momentum, numbers.Real) or isinstance(momentum, bool) or not 0.0 <= momentum <= 1.0:
+        raise ValueError(f"batch_norm: momentum must be a number in [0, 1], got {momentum!r}")
+    checked = []
+    for label, p in (("weight", weight), ("bias", bias), ("running_mean", running_mean),
+                     ("running_var", running_var)):
+        if p is not None:
+            p = as_tensor(p)
+            if p.shape != (C,):
+                raise ValueError(f"batch_norm: {label} must have shape (C,) = ({C},) for an input with {C} "
+                                 f"channels (shape {x.shape}), got {p.shape}")
+            if label in ("weight", "bias") and p.dtype != x.dtype:
+                raise TypeError(f"batch_norm: {label} has dtype {p.dtype} but the input has dtype {x.dtype}; "
+                                f"they must match (convert one, e.g. module.to(np.float64))")
+            if label.startswith("running") and p.dtype.kind != "f":
+                raise TypeError(f"batch_norm: {label} must be floating-point, got dtype {p.dtype}")
+        checked.append(p)
+    return checked
+
+
+def _update_running_stats(running_mean, running_var, mean, var, n, momentum):
+    """running ← (1 - momentum)·running + momentum·batch statistic, in place; the variance unbiased: σ²·n/(n-1)."""
+    running_mean.data *= 1.0 - momentum
+    running_mean.data += momentum * mean
+    running_var.data *= 1.0 - momentum
+    running_var.data += momentum * var * (n / (n - 1))

@@ -3,6 +3,10 @@
 A Module is a Python object whose attributes may be ``Parameter``s (its own weights) or other Modules (its
 children). Assigning one registers it, so ``parameters()`` can walk the tree and ``state_dict()`` can name
 every weight by its path ("0.weight", "block.conv.bias"), exactly as PyTorch names them.
+
+A module may also own **buffers** (``register_buffer``): Tensors that are part of its state but are not trained,
+such as batch norm's running mean. They are saved in ``state_dict()`` beside the parameters, but
+``parameters()`` (so an optimizer) never sees them.
 """
 from __future__ import annotations
 
@@ -22,6 +26,8 @@ class Module:
     def __init__(self):
         object.__setattr__(self, "_parameters", OrderedDict())
         object.__setattr__(self, "_modules", OrderedDict())
+        object.__setattr__(self, "_buffers", OrderedDict())
+        object.__setattr__(self, "_non_persistent_buffers", set())     # buffers left out of state_dict
         object.__setattr__(self, "training", True)
         object.__setattr__(self, "_forward_hooks", OrderedDict())
 
@@ -32,7 +38,12 @@ class Module:
         if name in self._parameters and value is not None and not isinstance(value, Parameter):
             raise TypeError(f"{type(self).__name__}.{name} is a parameter: assign an nn.Parameter (or None), got "
                             f"{type(value).__name__} (it would no longer be trained, saved or zeroed)")
-        if isinstance(value, Parameter) or (value is None and name in self._parameters):
+        if name in self._buffers:                                    # a buffer stays a buffer (or None)
+            if value is not None and not isinstance(value, Tensor):
+                raise TypeError(f"{type(self).__name__}.{name} is a buffer: assign a Tensor (or None), got "
+                                f"{type(value).__name__}")
+            self._buffers[name] = value
+        elif isinstance(value, Parameter) or (value is None and name in self._parameters):
             self._modules.pop(name, None)
             self._parameters[name] = value                           # None keeps the slot (and its place): as
         elif isinstance(value, Module):                              # in PyTorch, only a Parameter may fill it
@@ -45,6 +56,7 @@ class Module:
 
     def __delattr__(self, name):
         self._parameters.pop(name, None)
+        self._buffers.pop(name, None)
         self._modules.pop(name, None)
         object.__delattr__(self, name)
 
@@ -58,6 +70,40 @@ class Module:
             self._parameters[name] = None                            # an empty slot (e.g. bias=False)
         else:
             setattr(self, name, param)
+
+    def register_buffer(self, name, tensor, persistent=True):
+        """Register ``tensor`` (a Tensor or None) as a buffer: module state that is not a parameter, as PyTorch's.
+
+        It is reachable as ``self.<name>``, listed by ``named_buffers()``, moved by ``to()``, and, if
+        ``persistent``, saved in ``state_dict()`` (after the module's own parameters, as PyTorch orders them) and
+        restored by ``load_state_dict``. Batch norm keeps ``running_mean``, ``running_var`` and
+        ``num_batches_tracked`` this way.
+        """
+        if not isinstance(name, str) or not name or "." in name:
+            raise KeyError(f"register_buffer: the name must be a non-empty string without '.', got {name!r}")
+        if name in self._parameters or name in self._modules:
+            raise KeyError(f"register_buffer: {name!r} is already a parameter or submodule of "
+                           f"{type(self).__name__}")
+        if tensor is not None and not isinstance(tensor, Tensor):
+            raise TypeError(f"register_buffer: {name!r} must be a Tensor or None, got {type(tensor).__name__}")
+        if tensor is not None and tensor.requires_grad:
+            raise ValueError(f"register_buffer: {name!r} requires grad; a buffer is not trained (use a Parameter)")
+        self._buffers[name] = tensor
+        if persistent:
+            self._non_persistent_buffers.discard(name)
+        else:
+            self._non_persistent_buffers.add(name)
+        object.__setattr__(self, name, tensor)
+
+    def named_buffers(self, prefix=""):
+        """(path, Tensor) for every buffer in the tree, e.g. ("1.running_mean", ...)."""
+        for path, module in self.named_modules(prefix):
+            for name, buffer in module._buffers.items():
+                if buffer is not None:
+                    yield (f"{path}.{name}" if path else name), buffer
+
+    def buffers(self):
+        return (b for _, b in self.named_buffers())
 
     def add_module(self, name, module):
         """Register a child module under ``name``."""
@@ -147,6 +193,9 @@ class Module:
         for p in self.parameters():
             p.data = p.data.astype(dtype)
             p.grad = None
+        for b in self.buffers():                                      # floating buffers follow; counters stay ints
+            if b.data.dtype.kind == "f":
+                b.data = b.data.astype(dtype)
         return self
 
     def double(self):
@@ -157,24 +206,30 @@ class Module:
 
     # ---- saving -------------------------------------------------------------------------------------
     def state_dict(self):
-        """OrderedDict path -> copy of the parameter's array, keyed as PyTorch keys it ("0.weight").
+        """OrderedDict path -> copy of the parameter's (or persistent buffer's) array, keyed as PyTorch keys it
+        ("0.weight", "1.running_mean"): each module's parameters, then its buffers, then its children's.
 
         As in PyTorch, a parameter shared by two modules appears under both paths (``named_parameters`` lists it
         once), so state dicts of shared-weight models carry the same keys in both libraries.
         """
-        return OrderedDict((name, p.data.copy()) for name, p in self._registered_parameters())
+        return OrderedDict((name, p.data.copy()) for name, p in self._registered_state())
 
-    def _registered_parameters(self, prefix=""):
-        """(path, Parameter) for every place a parameter is registered, shared ones under each of their paths."""
+    def _registered_state(self, prefix=""):
+        """(path, Tensor) for every place a parameter or persistent buffer is registered, shared ones under each
+        of their paths (the entries of ``state_dict``)."""
         for name, param in self._parameters.items():
             if param is not None:
                 yield prefix + name, param
+        for name, buffer in self._buffers.items():                    # buffers are state too (not trained)
+            if buffer is not None and name not in self._non_persistent_buffers:
+                yield prefix + name, buffer
         for name, child in self._modules.items():
-            yield from child._registered_parameters(f"{prefix}{name}.")
+            yield from child._registered_state(f"{prefix}{name}.")
 
     def load_state_dict(self, state, strict=True):
-        """Copy arrays from ``state`` into the parameters; shapes must match (and, if strict, the key sets)."""
-        params = dict(self._registered_parameters())
+        """Copy arrays from ``state`` into the parameters and buffers; shapes must match (and, if strict, the key
+        sets). Each keeps its own dtype."""
+        params = dict(self._registered_state())           # parameters and persistent buffers, by path
         if strict:
             missing = sorted(set(params) - set(state))
             unexpected = sorted(set(state) - set(params))
