@@ -11,15 +11,17 @@ Where to read each idea:
   reference.py      R: the textbook version of every fused op, from differentiable ops only
   losses.py         cross_entropy, mse_loss
   dropout.py        dropout
+  embedding.py      embedding
 """
 # The modules first (under private names: ``F.linear`` and ``F.softmax`` are the functions, not the files).
 from . import activations as _activations, attention as _attention, conv as _conv, linear as _linear
 from . import losses as _losses, normalization as _normalization, pooling as _pooling, softmax as _softmax
-from . import dropout as _dropout
+from . import dropout as _dropout, embedding as _embedding
 from .activations import *      # noqa: F401,F403,E402
 from .attention import *        # noqa: F401,F403
 from .conv import *             # noqa: F401,F403
 from .dropout import *          # noqa: F401,F403
+from .embedding import *        # noqa: F401,F403
 from .linear import *           # noqa: F401,F403
 from .losses import *           # noqa: F401,F403
 from .normalization import *    # noqa: F401,F403
@@ -27,4 +29,5 @@ from .pooling import *          # noqa: F401,F403
 from .softmax import *          # noqa: F401,F403
 
 __all__ = (_activations.__all__ + _linear.__all__ + _softmax.__all__ + _conv.__all__ + _pooling.__all__
-           + _attention.__all__ + _normalization.__all__ + _losses.__all__ + _dropout.__all__)
+           + _attention.__all__ + _normalization.__all__ + _losses.__all__ + _dropout.__all__
+           + _embedding.__all__)

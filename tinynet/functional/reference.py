@@ -2,12 +2,15 @@
 differentiable tinynet ops (no hand-written backward, no in-place updates), property-tested equal to its twin."""
 from __future__ import annotations
 
-from ..tensor import as_tensor
+import numpy as np
+
+from ..ops.shaping import where
+from ..tensor import Tensor, as_tensor
 
 # ============================================================================================================
-# batch_norm (the fused op is tinynet/functional/normalization.py)
+# batch_norm, embedding, conv_transpose2d (fused ops in normalization.py, embedding.py, conv_transpose.py)
 # ============================================================================================================
-__all__ = ["batch_norm"]
+__all__ = ["batch_norm", "embedding"]
 
 
 def batch_norm(x, running_mean, running_var, weight=None, bias=None, training=False, momentum=0.1, eps=1e-5):
@@ -33,6 +36,20 @@ def batch_norm(x, running_mean, running_var, weight=None, bias=None, training=Fa
     if bias is not None:
         y = y + as_tensor(bias).reshape(channel_shape)
     return y
+
+
+def embedding(indices, weight, padding_idx=None):
+    """y = weight[indices]: integer-array indexing, whose gradient adds up repeated rows by itself.
+
+    The padding row is read through ``weight.detach()``, so it contributes its value but no gradient.
+    """
+    weight = as_tensor(weight)
+    index_array = np.asarray(indices.data if isinstance(indices, Tensor) else indices)
+    rows = weight[index_array]
+    if padding_idx is None:
+        return rows
+    is_padding = (index_array == padding_idx % weight.shape[0])[..., None]      # (*, 1), broadcast over D
+    return where(is_padding, weight.detach()[index_array], rows)
 # ============================================================================================================
-# end of batch_norm
+# end of batch_norm, embedding, conv_transpose2d
 # ============================================================================================================

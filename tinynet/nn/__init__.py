@@ -12,13 +12,15 @@ Where to read each idea:
   normalization.py          LayerNorm
   batch_norm.py             BatchNorm1d, BatchNorm2d (running statistics are buffers)
   dropout.py                Dropout (train() / eval() switch it)
+  embedding.py              Embedding
   transformer.py            pre-norm Transformer encoder blocks
 """
 from . import init
 from . import activation, attention, container, conv, flatten, linear, module, normalization, parameter
-from . import batch_norm, dropout, pooling, residual, transformer
+from . import batch_norm, dropout, embedding, pooling, residual, transformer
 from .batch_norm import *     # noqa: F401,F403
 from .dropout import *        # noqa: F401,F403
+from .embedding import *      # noqa: F401,F403
 from .activation import *      # noqa: F401,F403
 from .attention import *       # noqa: F401,F403
 from .container import *       # noqa: F401,F403
