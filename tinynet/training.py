@@ -137,7 +137,7 @@ class _Progress:
 
 
 def fit(model, loss_fn, optimizer, x, y, epochs=1, batch_size=32, validation_data=None, metrics=("accuracy",),
-        shuffle=True, seed=None, verbose=1, stream=None, initial_epoch=0):
+        shuffle=True, seed=None, verbose=1, stream=None, initial_epoch=0, scheduler=None):
     """Train ``model`` on ``(x, y)`` and return a ``History``.
 
     model: a Module; its output for a batch is passed to ``loss_fn(output, target)``, which returns a scalar
@@ -155,6 +155,9 @@ def fit(model, loss_fn, optimizer, x, y, epochs=1, batch_size=32, validation_dat
     verbose: 1 prints one progress line per epoch, 0 nothing. ``stream``: where to print (default stdout).
     initial_epoch: as in Keras, to continue an earlier run: epochs ``initial_epoch .. epochs-1`` are trained
         (``fit(..., epochs=30, initial_epoch=25)`` trains 5 more, numbered 26/30 .. 30/30).
+    scheduler: a learning-rate scheduler of ``optimizer`` (``tinynet.optim.lr_scheduler``), stepped once at the
+        end of every epoch, as in PyTorch's loop; the history then also records each epoch's ``lr`` (the first
+        parameter group's).
 
     The model is put in training mode (``model.train()``) for the epochs and left in training mode.
     """
@@ -214,6 +217,9 @@ def fit(model, loss_fn, optimizer, x, y, epochs=1, batch_size=32, validation_dat
             val = evaluate(model, loss_fn, *validation_data, batch_size=max(batch_size, 256), metrics=metrics)
             model.train()
             logs.update({f"val_{name}": value for name, value in val.items()})
+        if scheduler is not None:
+            logs["lr"] = scheduler.get_last_lr()[0]                  # the lr this epoch trained with
+            scheduler.step()
         history._record(epoch, logs)
         progress.update(_line(epoch, epochs, width, n_batches, n_batches, logs, speed), final=True)
     return history
@@ -221,7 +227,7 @@ def fit(model, loss_fn, optimizer, x, y, epochs=1, batch_size=32, validation_dat
 
 def _line(epoch, epochs, width, done, total, logs, speed):
     parts = [f"Epoch {epoch + 1:>{width}}/{epochs}", f"{done:>{len(str(total))}}/{total} batches"]
-    parts += [f"{name} {value:.4f}" for name, value in logs.items()]
+    parts += [f"{name} {value:.4g}" if name == "lr" else f"{name} {value:.4f}" for name, value in logs.items()]
     parts.append(f"{speed:,.0f} ex/s")
     return "  ".join(parts)
 

@@ -13,11 +13,12 @@ Where to read each idea:
   batch_norm.py             BatchNorm1d, BatchNorm2d (running statistics are buffers)
   dropout.py                Dropout (train() / eval() switch it)
   embedding.py              Embedding
+  utils.py                  nn.utils.clip_grad_norm_, clip_grad_value_
   transformer.py            pre-norm Transformer encoder blocks
 """
 from . import init
 from . import activation, attention, container, conv, flatten, linear, module, normalization, parameter
-from . import batch_norm, dropout, embedding, pooling, residual, transformer
+from . import batch_norm, dropout, embedding, pooling, residual, transformer, utils
 from .batch_norm import *     # noqa: F401,F403
 from .dropout import *        # noqa: F401,F403
 from .embedding import *      # noqa: F401,F403

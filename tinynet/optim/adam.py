@@ -45,8 +45,9 @@ class Adam(Optimizer):
         super().__init__(params, lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay,
                          decoupled_weight_decay=bool(decoupled_weight_decay))
 
-    def _update(self, p, grad, state):
-        beta1, beta2 = self.betas
+    def _update(self, p, grad, state, group):
+        beta1, beta2 = group["betas"]
+        lr, eps, weight_decay = group["lr"], group["eps"], group["weight_decay"]
         if not state:
             state["step"] = 0
             state["exp_avg"] = np.zeros_like(p.data)        # m  (owned arrays, never a view of a grad)
@@ -58,12 +59,12 @@ class Adam(Optimizer):
         # The formulas of the docstring, computed in place (``out=``) because allocating and freeing four
         # parameter-sized temporaries per step costs more than the arithmetic for large layers.
         g = grad
-        if self.weight_decay:
-            if self.decoupled_weight_decay:
-                p.data *= 1 - self.lr * self.weight_decay                   # θ = θ·(1 − lr·λ)
+        if weight_decay:
+            if group["decoupled_weight_decay"]:
+                p.data *= 1 - lr * weight_decay                             # θ = θ·(1 − lr·λ)
             else:
                 g = self._buffer(state, "decayed_grad", p.data)
-                np.multiply(p.data, self.weight_decay, out=g)
+                np.multiply(p.data, weight_decay, out=g)
                 g += grad                                                   # g = ∇ + λθ  (p.grad untouched)
         m *= beta1
         np.multiply(g, 1 - beta1, out=buf)
@@ -76,9 +77,9 @@ class Adam(Optimizer):
         bias_correction2 = 1 - beta2 ** t
         np.sqrt(v, out=buf)
         buf /= math.sqrt(bias_correction2)
-        buf += self.eps                                                     # √v̂ + ε
+        buf += eps                                                          # √v̂ + ε
         np.divide(m, buf, out=buf)
-        buf *= self.lr / bias_correction1                                   # lr·m̂ / (√v̂ + ε)
+        buf *= lr / bias_correction1                                        # lr·m̂ / (√v̂ + ε)
         p.data -= buf
 
 

@@ -1,8 +1,20 @@
 """``Optimizer``: the base class of SGD and Adam, as ``torch.optim.Optimizer``.
 
-An optimizer holds a list of parameters and, for each one, a small ``state`` dict (momentum buffers, Adam's
-moments). ``step()`` reads each ``p.grad`` and updates ``p.data`` **in place**; ``zero_grad()`` forgets the
-gradients. Two rules keep it safe to read:
+An optimizer holds its parameters in **parameter groups**, as PyTorch's do: ``optimizer.param_groups`` is a list
+of dicts, each with the group's ``"params"`` (a list of Tensors) and its hyper-parameters (``"lr"``,
+``"momentum"``, ...). Usually there is one group; pass a list of dicts to give groups their own values::
+
+    opt = tn.optim.SGD([{"params": model[0].parameters()},
+                        {"params": model[1].parameters(), "lr": 1e-3}], lr=1e-2, momentum=0.9)
+
+A group without a value takes the optimizer's default (the keyword arguments). Editing a group's value, e.g.
+``opt.param_groups[0]["lr"] = 1e-4``, takes effect at the next ``step()``; that is how learning-rate schedulers
+(``tinynet.optim.lr_scheduler``) work. The shorthand ``opt.lr`` reads the first group's value, and
+``opt.lr = x`` sets it in every group.
+
+For each parameter the optimizer keeps a small ``state`` dict (momentum buffers, Adam's moments). ``step()``
+reads each ``p.grad`` and updates ``p.data`` **in place**; ``zero_grad()`` forgets the gradients. Two rules keep
+it safe to read:
 
 * it never writes into ``p.grad`` (weight decay makes a new array ``g = p.grad + λ·p``), so a gradient you
   inspect after ``step()`` is exactly what backward produced;
@@ -21,38 +33,78 @@ __all__ = ["Optimizer"]
 
 
 class Optimizer:
-    """Base class: subclasses set ``self.defaults`` (via ``super().__init__``) and write ``_update``.
+    """Base class: subclasses pass their defaults to ``super().__init__`` and write ``_update``.
 
-    ``params`` is an iterable of Tensors that require grad (usually ``model.parameters()``).
-    ``state[i]`` is the dict of state arrays of the i-th parameter; ``step_count`` counts calls to ``step()``.
-    Hyper-parameters are plain attributes (``opt.lr = 1e-4`` changes the learning rate for the next step).
+    ``params``: an iterable of Tensors that require grad (usually ``model.parameters()``), or a list of dicts,
+    one per parameter group, each with a ``"params"`` entry and optional hyper-parameters.
+    ``param_groups``: the list of group dicts; ``defaults``: the keyword arguments' values.
+    ``params``: every parameter, group after group; ``state[i]`` is the dict of state arrays of ``params[i]``;
+    ``step_count`` counts calls to ``step()``.
     """
 
     def __init__(self, params, **defaults):
+        name = type(self).__name__
         if isinstance(params, Tensor):
-            raise TypeError(f"{type(self).__name__}: params must be an iterable of Tensors (e.g. "
-                            f"model.parameters() or [w, b]), got a single Tensor; wrap it in a list")
+            raise TypeError(f"{name}: params must be an iterable of Tensors (e.g. model.parameters() or [w, b]), "
+                            f"got a single Tensor; wrap it in a list")
         params = list(params)
         if not params:
-            raise ValueError(f"{type(self).__name__}: got an empty parameter list")
-        seen = set()
-        for i, p in enumerate(params):
+            raise ValueError(f"{name}: got an empty parameter list")
+        object.__setattr__(self, "defaults", dict(defaults))   # first: __setattr__ below looks names up in it
+        self.param_groups = []
+        self.params = []
+        self.state = []
+        self.step_count = 0
+        groups = params if isinstance(params[0], dict) else [{"params": params}]
+        for group in groups:
+            self.add_param_group(group)
+
+    def add_param_group(self, param_group):
+        """Add a group (a dict with ``"params"`` and optional hyper-parameters), as PyTorch's method does."""
+        name = type(self).__name__
+        if not isinstance(param_group, dict) or "params" not in param_group:
+            raise TypeError(f"{name}: a parameter group must be a dict with a 'params' entry, got "
+                            f"{type(param_group).__name__}")
+        group_params = param_group["params"]
+        group_params = [group_params] if isinstance(group_params, Tensor) else list(group_params)
+        seen = {id(p) for p in self.params}
+        for p in group_params:
+            i = len(self.params)
             if not isinstance(p, Tensor):
-                raise TypeError(f"{type(self).__name__}: parameter {i} is a {type(p).__name__}, not a Tensor")
+                raise TypeError(f"{name}: parameter {i} is a {type(p).__name__}, not a Tensor")
             if p.data.dtype.kind != "f":
-                raise TypeError(f"{type(self).__name__}: parameter {i} has dtype {p.dtype}; only floating-point "
-                                f"tensors can be optimised")
+                raise TypeError(f"{name}: parameter {i} has dtype {p.dtype}; only floating-point tensors can be "
+                                f"optimised")
             # A frozen parameter (requires_grad=False) is accepted, as in PyTorch: it never gets a .grad, so
             # step() skips it.
             if id(p) in seen:
-                raise ValueError(f"{type(self).__name__}: parameter {i} (shape {p.shape}) appears twice")
+                raise ValueError(f"{name}: parameter {i} (shape {p.shape}) appears twice")
             seen.add(id(p))
-        self.params = params
-        self.state = [dict() for _ in params]
-        self.step_count = 0
-        for name, value in defaults.items():
-            setattr(self, name, value)
-        self._defaults = defaults
+            self.params.append(p)
+            self.state.append({})
+        group = {"params": group_params}
+        for key, default in self.defaults.items():
+            group[key] = param_group.get(key, default)
+        for key in param_group:
+            if key not in group:
+                raise ValueError(f"{name}: unknown hyper-parameter {key!r} in a parameter group; known: "
+                                 f"{sorted(self.defaults)}")
+        self.param_groups.append(group)
+
+    # ---- the opt.lr shorthand: the first group's value; setting it sets every group ------------------------
+    def __getattr__(self, name):
+        """Called only when ordinary lookup fails: ``opt.lr`` is ``opt.param_groups[0]["lr"]``."""
+        if name in self.__dict__.get("defaults", ()):
+            return self.param_groups[0][name]
+        raise AttributeError(f"{type(self).__name__} has no attribute {name!r}")
+
+    def __setattr__(self, name, value):
+        """``opt.lr = 1e-4`` sets the value in every parameter group; other attributes are ordinary."""
+        if name in self.__dict__.get("defaults", ()):
+            for group in self.param_groups:
+                group[name] = value
+        else:
+            object.__setattr__(self, name, value)
 
     def zero_grad(self, set_to_none=True):
         """Forget the accumulated gradients: ``p.grad = None`` (PyTorch's default), or with ``set_to_none=False``
@@ -66,17 +118,22 @@ class Optimizer:
                 p.grad.fill(0)
 
     def step(self):
-        """Apply one update to every parameter that has a gradient."""
+        """Apply one update to every parameter that has a gradient, with its group's hyper-parameters."""
         self.step_count += 1
-        for p, state in zip(self.params, self.state):
-            if p.grad is None:
-                continue
-            if p.grad.shape != p.data.shape:
-                raise RuntimeError(f"{type(self).__name__}.step: a parameter of shape {p.data.shape} has a grad "
-                                   f"of shape {p.grad.shape}")
-            self._update(p, p.grad, state)
+        position = 0                                   # params and state list the groups' parameters in order
+        for group in self.param_groups:
+            for p in group["params"]:
+                state = self.state[position]
+                position += 1
+                if p.grad is None:
+                    continue
+                if p.grad.shape != p.data.shape:
+                    raise RuntimeError(f"{type(self).__name__}.step: a parameter of shape {p.data.shape} has a "
+                                       f"grad of shape {p.grad.shape}")
+                self._update(p, p.grad, state, group)
 
-    def _update(self, p, grad, state):
+    def _update(self, p, grad, state, group):
+        """Update ``p.data`` in place from ``grad``, its ``state`` dict and its ``group``'s hyper-parameters."""
         raise NotImplementedError
 
     @staticmethod
@@ -90,23 +147,28 @@ class Optimizer:
         return buf
 
     def state_dict(self):
-        """The hyper-parameters, the step count and copies of the state arrays (by parameter position)."""
-        return {"hyperparameters": {k: getattr(self, k) for k in self._defaults},
+        """Each group's hyper-parameters, the step count and copies of the state arrays (by parameter position)."""
+        return {"param_groups": [{k: v for k, v in group.items() if k != "params"} for group in self.param_groups],
                 "step_count": self.step_count,
                 "state": [{k: (v.copy() if isinstance(v, np.ndarray) else v) for k, v in s.items()}
                           for s in self.state]}
 
     def load_state_dict(self, state_dict):
-        """Restore what ``state_dict()`` returned (for the same parameter list)."""
+        """Restore what ``state_dict()`` returned (for the same parameters in the same groups)."""
+        name = type(self).__name__
         if len(state_dict["state"]) != len(self.params):
-            raise ValueError(f"{type(self).__name__}.load_state_dict: the state has {len(state_dict['state'])} "
-                             f"parameters, this optimizer has {len(self.params)}")
-        for k, v in state_dict["hyperparameters"].items():
-            setattr(self, k, v)
+            raise ValueError(f"{name}.load_state_dict: the state has {len(state_dict['state'])} parameters, this "
+                             f"optimizer has {len(self.params)}")
+        if len(state_dict["param_groups"]) != len(self.param_groups):
+            raise ValueError(f"{name}.load_state_dict: the state has {len(state_dict['param_groups'])} parameter "
+                             f"groups, this optimizer has {len(self.param_groups)}")
+        for group, saved in zip(self.param_groups, state_dict["param_groups"]):
+            group.update(saved)
         self.step_count = state_dict["step_count"]
         self.state = [{k: (v.copy() if isinstance(v, np.ndarray) else v) for k, v in s.items()}
                       for s in state_dict["state"]]
 
     def __repr__(self):
-        args = ", ".join(f"{k}={getattr(self, k)!r}" for k in self._defaults)
-        return f"{type(self).__name__}({len(self.params)} parameters, {args})"
+        args = ", ".join(f"{k}={v!r}" for k, v in self.param_groups[0].items() if k != "params")
+        groups = f"{len(self.param_groups)} groups, " if len(self.param_groups) > 1 else ""
+        return f"{type(self).__name__}({len(self.params)} parameters, {groups}{args})"

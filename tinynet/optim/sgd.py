@@ -36,26 +36,27 @@ class SGD(Optimizer):
         super().__init__(params, lr=lr, momentum=momentum, weight_decay=weight_decay, dampening=dampening,
                          nesterov=nesterov)
 
-    def _update(self, p, grad, state):
+    def _update(self, p, grad, state, group):
+        lr, momentum, weight_decay = group["lr"], group["momentum"], group["weight_decay"]
         g = grad
-        if self.weight_decay:
+        if weight_decay:
             g = self._buffer(state, "decayed_grad", p.data)
-            np.multiply(p.data, self.weight_decay, out=g)
+            np.multiply(p.data, weight_decay, out=g)
             g += grad                                             # g = ∇ + λθ, in our buffer: p.grad untouched
-        if self.momentum:
+        if momentum:
             b = state.get("momentum_buffer")
             if b is None:
                 b = state["momentum_buffer"] = np.array(g, copy=True)         # owned, never the grad itself
             else:
-                b *= self.momentum
-                b += (1 - self.dampening) * g if self.dampening else g        # b = μb + (1 − τ)g
-            if self.nesterov:
+                b *= momentum
+                b += (1 - group["dampening"]) * g if group["dampening"] else g  # b = μb + (1 − τ)g
+            if group["nesterov"]:
                 lookahead = self._buffer(state, "nesterov", p.data)
-                np.multiply(b, self.momentum, out=lookahead)
+                np.multiply(b, momentum, out=lookahead)
                 lookahead += g                                                # g + μb
                 g = lookahead
             else:
                 g = b
         step = self._buffer(state, "step", p.data)
-        np.multiply(g, self.lr, out=step)
+        np.multiply(g, lr, out=step)
         p.data -= step                                                        # θ = θ − lr·g
