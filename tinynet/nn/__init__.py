@@ -7,6 +7,7 @@ Where to read each idea:
   init.py                   Xavier / Kaiming initialisation
   linear.py, activation.py  Linear, ReLU, Tanh, Sigmoid, GELU
   conv.py, pooling.py       Conv2d, DepthwiseConv2d, PointwiseConv2d, SeparableConv2d; pooling layers
+  conv_transpose.py         ConvTranspose2d (upsampling: the transpose of a Conv2d)
   flatten.py                Flatten
   attention.py              MultiHeadAttention and attention blocks
   normalization.py          LayerNorm
@@ -18,14 +19,15 @@ Where to read each idea:
 """
 from . import init
 from . import activation, attention, container, conv, flatten, linear, module, normalization, parameter
-from . import batch_norm, dropout, embedding, pooling, residual, transformer, utils
-from .batch_norm import *     # noqa: F401,F403
-from .dropout import *        # noqa: F401,F403
-from .embedding import *      # noqa: F401,F403
+from . import batch_norm, conv_transpose, dropout, embedding, pooling, residual, transformer, utils
 from .activation import *      # noqa: F401,F403
 from .attention import *       # noqa: F401,F403
+from .batch_norm import *      # noqa: F401,F403
 from .container import *       # noqa: F401,F403
 from .conv import *            # noqa: F401,F403
+from .conv_transpose import *  # noqa: F401,F403
+from .dropout import *         # noqa: F401,F403
+from .embedding import *       # noqa: F401,F403
 from .flatten import *         # noqa: F401,F403
 from .linear import *          # noqa: F401,F403
 from .module import *          # noqa: F401,F403
