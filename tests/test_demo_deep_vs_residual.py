@@ -48,9 +48,9 @@ def table_rows(lines):
     return rows
 
 
-def test_prints_the_six_sections_and_finishes(quick):
+def test_prints_the_seven_sections_and_finishes(quick):
     text, results = quick
-    for number in range(1, 7):
+    for number in range(1, 8):
         assert any(line.startswith(f"[{number}]") for line in text.splitlines()), f"section [{number}] missing"
     assert re.search(r"^done in \d+\.\d s$", text, re.M)
     assert text.splitlines() == results["lines"]
@@ -140,6 +140,42 @@ def test_caveats_are_measured(quick):
     assert medians["relu, residual α = 1, He"] > 8
     assert medians["relu, residual α = 1/√L, He"] < medians["relu, residual α = 1, He"] - 5
     assert "He et al." in " ".join(lines) and "optimisation" in " ".join(lines)
+
+
+def test_clipping_caps_the_exploding_gradient_but_scaling_the_branches_is_what_trains(quick):
+    """[6]: clip_grad_norm_ returns the (huge) total norm and leaves norm 1; clipped SGD stays finite but does not
+    learn, the scaled net does (what the demo prints is what was computed)."""
+    text, results = quick
+    clipping = results["caveats"]["clipping"]
+    assert clipping["norm_before"] > 1e10 and abs(clipping["norm_after"] - 1.0) < 1e-5
+    unclipped, clipped, scaled = clipping["runs"].values()
+    assert math.isnan(unclipped["final"])                              # diverged
+    assert math.isfinite(clipped["final"]) and clipped["final"] > 10   # bounded steps, exploded forward signal
+    assert clipped["accuracy"] <= 0.6
+    assert scaled["final"] < 0.5 and scaled["accuracy"] >= 0.85
+    lines = " ".join(section(text, 6))
+    assert f"{clipping['norm_before']:.1e}" in lines and "clip_grad_norm_" in lines and "no longer diverges" in lines
+
+
+BN_ROW = re.compile(rf"^\s+(\d+)\s+({NUM})\s+({NUM})\s+({NUM})$")
+
+
+def test_batchnorm_keeps_the_plain_gradient_and_trains(quick):
+    """[7]: with BatchNorm (training mode) the plain sigmoid stack's gradient ratio stays within a decade of 1
+    where the plain one has vanished, relu + BN explodes, and the BN plain net trains like the residual one."""
+    text, results = quick
+    lines = section(text, 7)
+    rows = [tuple(float(v) for v in m.groups()) for m in map(BN_ROW.match, lines) if m]
+    assert [int(r[0]) for r in rows] == list(demo.QUICK_DEPTHS)
+    depth, plain, batchnorm, residual = rows[-1]
+    assert plain < 1e-15 and 0.1 < batchnorm < 10 and 0.5 < residual < 2
+    assert results["batchnorm"]["relu_ratio"] > 10 and "EXPLODE" in " ".join(lines)
+    race = results["batchnorm"]["training"]
+    assert race["batchnorm"]["losses"][-1] < 0.1 and race["batchnorm"]["accuracy"] >= 0.95
+    assert race["batchnorm"]["eval_accuracy"] >= 0.95                  # running statistics work in eval mode too
+    assert race["plain"]["losses"][-1] > 0.6
+    for (d, p, b, r), row in zip(rows, results["batchnorm"]["rows"]):
+        assert f"{row['batchnorm']:.2e}" == f"{b:.2e}" and row["depth"] == d
 
 
 def test_options_change_what_is_run():

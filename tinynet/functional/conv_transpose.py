@@ -14,7 +14,8 @@ kh x kw window of the output it belongs to: every input pixel *stamps* a copy of
 onto the output, at stride s apart; where stamps overlap they add up. That is why a stride-2 transposed conv
 doubles the resolution. Written out (x is 0 outside the input; sums over every index that lands there)::
 
-    y[n, g·C_out/G + o, r·s_h + i·d_h − p_h, q·s_w + j·d_w − p_w] += Σ_c x[n, g·C_in/G + c, r, q] · W[g·C_in/G + c, o, i, j]
+    y[n, g·C_out/G + o, r·s_h + i·d_h − p_h, q·s_w + j·d_w − p_w]
+        += Σ_c x[n, g·C_in/G + c, r, q] · W[g·C_in/G + c, o, i, j]
 
 Shapes (PyTorch's layout): weight (C_in, C_out/groups, kh, kw) — the layout of the conv2d it transposes, whose
 weight is (out = C_in, in/groups = C_out/groups, kh, kw) — bias (C_out,), and
