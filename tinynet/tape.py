@@ -37,23 +37,41 @@ import inspect
 
 import heapq
 import itertools
+import threading
 import weakref
 
 import numpy as np
 
 __all__ = ["Tape", "no_grad", "enable_grad", "is_grad_enabled"]
 
-_grad_enabled = True          # switched off inside ``no_grad()``
-_open_tapes = []              # ``Tape`` objects currently listening (usually none)
-_next_index = itertools.count().__next__   # _next_index() gives 0, 1, 2, ...
+class _ThreadState(threading.local):
+    """What each thread sets for itself: its grad mode and the ``Tape`` objects it has open.
+
+    Grad mode is per thread, as in PyTorch: an evaluation running under ``no_grad()`` in a second thread must
+    not switch off recording in the thread that trains, and a ``Tape`` opened in one thread must list only the
+    entries that thread records. A ``threading.local`` subclass gives every thread its own copy of these
+    attributes, and a new thread starts from the class defaults: grad enabled, no open tapes.
+
+    What stays shared by all threads: the entry index counter below (so a graph built across threads still
+    replays in a valid order: indices keep increasing process-wide), ``tn.manual_seed``'s generator (as
+    PyTorch's default generator), and ``tn.keep_freed_memory()``, which sets the C allocator for the process.
+    """
+    def __init__(self):           # runs once in every thread, at that thread's first use
+        self.grad_enabled = True  # switched off inside ``no_grad()``
+        self.open_tapes = ()      # ``Tape`` objects listening in this thread (usually none)
+
+
+_state = _ThreadState()
+_tapes_open = 0                   # Tapes open in any thread: a plain global, so Entry reads _state only when > 0
+_next_index = itertools.count().__next__   # _next_index() gives 0, 1, 2, ... (process-wide, thread-safe in CPython)
 
 
 # --------------------------------------------------------------------------------------------------------
 # Grad mode
 # --------------------------------------------------------------------------------------------------------
 def is_grad_enabled() -> bool:
-    """True unless inside ``no_grad()``."""
-    return _grad_enabled
+    """True unless inside ``no_grad()`` (in this thread)."""
+    return _state.grad_enabled
 
 
 class no_grad:
@@ -66,6 +84,8 @@ class no_grad:
 
         @tn.no_grad()
         def predict(x): ...
+
+    The mode belongs to the thread that sets it (see ``_ThreadState``).
     """
 
     def __init__(self, function=None):
@@ -73,15 +93,15 @@ class no_grad:
             raise TypeError(f"{type(self).__name__}: as a decorator write @tn.{type(self).__name__}() with "
                             f"parentheses")
 
+    _mode = False                 # the grad mode inside the block
+
     def __enter__(self):
-        global _grad_enabled
-        self._previous = _grad_enabled
-        _grad_enabled = False
+        self._previous = _state.grad_enabled
+        _state.grad_enabled = self._mode
         return self
 
     def __exit__(self, *exc):
-        global _grad_enabled
-        _grad_enabled = self._previous
+        _state.grad_enabled = self._previous
         return False
 
     def __call__(self, function):
@@ -102,11 +122,7 @@ class no_grad:
 class enable_grad(no_grad):
     """Context manager that turns recording back on inside a ``no_grad()`` block."""
 
-    def __enter__(self):
-        global _grad_enabled
-        self._previous = _grad_enabled
-        _grad_enabled = True
-        return self
+    _mode = True
 
 
 # --------------------------------------------------------------------------------------------------------
@@ -130,9 +146,9 @@ class Entry:
         self.backward = backward      # None once released
         self.reference = reference    # a fused op's textbook twin: reference(*inputs) recomputes the output
         self.retained = None          # weakref to the output tensor when it called .retain_grad()
-        if _open_tapes:               # a learner is watching: remember a printable line, keep the entry
+        if _tapes_open and _state.open_tapes:     # a learner is watching: remember a line, keep the entry
             self.description = _describe(self, output.shape)
-            for tape in _open_tapes:
+            for tape in _state.open_tapes:
                 tape.entries.append(self)
 
     @property
@@ -172,11 +188,15 @@ class Tape:
         self.entries = []
 
     def __enter__(self):
-        _open_tapes.append(self)
+        global _tapes_open
+        _state.open_tapes = _state.open_tapes + (self,)
+        _tapes_open += 1
         return self
 
     def __exit__(self, *exc):
-        _open_tapes.remove(self)
+        global _tapes_open
+        _state.open_tapes = tuple(tape for tape in _state.open_tapes if tape is not self)
+        _tapes_open -= 1
         return False
 
     def __len__(self):

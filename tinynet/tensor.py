@@ -276,6 +276,7 @@ def as_tensor(x, like=None):
 
 
 _new_tensor = Tensor.__new__                # a bare Tensor; make_result fills in its four fields
+_state = tape._state                        # this thread's grad mode
 _Entry = tape.Entry                         # (module-level names: make_result runs once per op)
 
 
@@ -296,7 +297,7 @@ def make_result(op, data, inputs, backward, reference=None):
     out.grad = None
     out._entry = None
     out.requires_grad = False
-    if tape._grad_enabled:
+    if _state.grad_enabled:
         for t in inputs:
             if t.requires_grad:
                 out.requires_grad = True
