@@ -178,8 +178,35 @@ def test_bad_axis_is_a_clear_error():
 def test_reshape_and_transpose(x):
     check_op(lambda t: t.reshape(-1), lambda a: a.reshape(-1), x)
     check_op(lambda t: t.T, lambda a: a.T, x)
-    axes = tuple(np.random.default_rng(x.size).permutation(x.ndim))
-    check_op(lambda t: t.transpose(*axes), lambda a: a.transpose(axes), x)
+    axes = tuple(int(a) for a in np.random.default_rng(x.size).permutation(x.ndim))
+    check_op(lambda t: t.permute(*axes), lambda a: a.transpose(axes), x)
+    dim0, dim1 = axes[0], axes[-1]
+    check_op(lambda t: t.transpose(dim0, dim1), lambda a: np.swapaxes(a, dim0, dim1), x)
+
+
+def test_transpose_swaps_two_axes_as_pytorch():
+    x = tn.tensor(np.arange(24.0).reshape(2, 3, 4))
+    assert x.transpose(0, 1).shape == (3, 2, 4)                   # NumPy's transpose(0, 1) would be an error
+    np.testing.assert_array_equal(tn.tensor(np.arange(6.0).reshape(2, 3)).transpose(0, 1).data,
+                                  np.arange(6.0).reshape(2, 3).T)  # a matrix: its transpose, not the identity
+    np.testing.assert_array_equal(x.mT.data, np.swapaxes(x.data, -1, -2))
+    np.testing.assert_array_equal(x.permute(2, 0, 1).data, x.data.transpose(2, 0, 1))
+    assert x.T.shape == (4, 3, 2)
+    assert tn.tensor(1.0).transpose(0, -1).shape == ()
+
+
+@pytest.mark.parametrize("call, message", [
+    (lambda x: x.transpose(0, 2), "transpose: dimension 2 is out of range"),
+    (lambda x: x.transpose(0, 1, 2), "transpose: expected two dimensions"),
+    (lambda x: x.transpose((1, 0)), "transpose: expected two dimensions"),
+    (lambda x: x.permute(0, 0), "permute: dims"),
+    (lambda x: x.permute(0), "permute: dims"),
+    (lambda x: tn.tensor([1.0]).mT, "mT: needs at least 2"),
+])
+def test_transpose_and_permute_reject_bad_dims_at_the_public_call(call, message):
+    x = tn.tensor(np.ones((3, 4)))
+    with pytest.raises((ValueError, TypeError), match=message):
+        call(x)
 
 
 @given(x=arrays(shapes(min_dims=2)))

@@ -137,7 +137,8 @@ class Entry:
     (the output tensor owns the entry, not the other way round).
     """
 
-    __slots__ = ("index", "op", "inputs", "backward", "reference", "retained", "description", "__weakref__")
+    __slots__ = ("index", "op", "inputs", "backward", "reference", "retained", "description", "output_changed",
+                 "__weakref__")
 
     def __init__(self, op, inputs, backward, output, reference=None):
         self.index = _next_index()
@@ -238,10 +239,9 @@ def backward(root, grad, retain_graph=False):
         grad_out = pending.pop(entry)
         backward_rule = entry.backward
         if backward_rule is None:
-            raise RuntimeError(
-                f"backward: trying to backward through the tape a second time (entry {entry.index}, "
-                f"op '{entry.op}'): its saved values were freed by an earlier backward(). Pass "
-                f"retain_graph=True to the first backward() to keep them, or recompute the forward pass.")
+            check_not_released(entry)
+        if _any_changes:
+            check_not_modified(entry)
         if entry.retained is not None:
             tensor = entry.retained()
             if tensor is not None:
@@ -285,6 +285,77 @@ def _accumulate_into(tensor, g):
         tensor.grad = np.array(g, dtype=tensor.data.dtype, copy=True)
     else:
         tensor.grad += g
+
+
+# --------------------------------------------------------------------------------------------------------
+# In-place changes: the version counter
+# --------------------------------------------------------------------------------------------------------
+# A backward rule reads the arrays its op saw in the forward pass (mul's rule reads b to compute da = g·b).
+# Change b in place between the forward pass and backward (``with tn.no_grad(): b += 1``) and the rule would
+# silently compute the gradient at the new b. PyTorch counts every in-place change of a tensor (its version)
+# and refuses such a backward; so does tinynet. Every in-place change made through tinynet (the in-place
+# operators, ``copy_``/``fill_``/``zero_``, an optimizer's step) calls ``mark_changed``, which records the
+# tensor's version and the tape index at that moment. An entry recorded *before* that index read the old values,
+# so backward through it raises. Writing into ``t.data`` directly is not seen (NumPy cannot tell us).
+# The table is empty in ordinary training (an optimizer steps after backward), so backward pays one
+# truth test per entry for it.
+# Each changed tensor carries ``_change = (version, tape index at its latest in-place change)``; an entry whose
+# output was changed carries ``output_changed = True``. Both are set only here, so everything else reads them
+# with getattr(..., default).
+_any_changes = False                     # True once anything was changed in place: until then backward skips it
+
+# Ops whose backward rule reads neither its inputs' values nor its output's (only shapes, an index or a mask
+# made in the forward pass): an in-place change of those tensors does not change their gradients.
+_READS_NO_VALUES = frozenset({"add", "sub", "neg", "reshape", "transpose", "permute", "contiguous", "getitem",
+                              "concatenate", "stack", "sum", "mean", "where", "broadcast_to",
+                              "scatter_add"})
+
+
+# Ops whose backward rule reads their own output (exp: dx = g·y): an in-place change of that output is an error.
+_READS_OUTPUT = frozenset({"exp", "sqrt", "tanh", "sigmoid", "div", "pow", "max", "min", "logsumexp", "softmax",
+                           "log_softmax", "scaled_dot_product_attention", "max_pool2d"})
+
+
+def mark_changed(tensor):
+    """Record that ``tensor``'s array was changed in place (its version goes up by one)."""
+    global _any_changes
+    _any_changes = True
+    tensor._change = (version(tensor) + 1, _next_index())
+    if tensor._entry is not None:        # a non-leaf: the entry that produced it may read it (exp reads y)
+        tensor._entry.output_changed = True
+
+
+def version(tensor):
+    """How many times ``tensor`` was changed in place through tinynet (``t._version``, as in PyTorch)."""
+    change = getattr(tensor, "_change", None)
+    return 0 if change is None else change[0]
+
+
+def check_not_modified(entry):
+    """Raise if a tensor this entry's rule reads was changed in place after the entry was recorded."""
+    if not _any_changes or entry.op in _READS_NO_VALUES:
+        return
+    for tensor in entry.inputs:
+        change = getattr(tensor, "_change", None)
+        if change is not None and change[1] > entry.index:
+            raise RuntimeError(
+                f"backward: a tensor of shape {tensor.shape} that '{entry.op}' (entry {entry.index}) needs for its "
+                f"gradient was changed in place after the op ran (it is now at version {change[0]}); its "
+                f"gradient would be computed at the new values. Change a copy instead (t = t.detach() + 0 or "
+                f"x = x * 1 before the op), or run backward before the change")
+    if entry.op in _READS_OUTPUT and getattr(entry, "output_changed", False):
+        raise RuntimeError(
+            f"backward: the output of '{entry.op}' (entry {entry.index}) was changed in place after the op ran, "
+            f"and its backward rule reads it; change a copy instead (y = y * 1)")
+
+
+def check_not_released(entry):
+    if entry.backward is None:
+        raise RuntimeError(
+            f"backward: trying to backward through the tape a second time (entry {entry.index}, "
+            f"op '{entry.op}'): its saved values were freed by an earlier backward(). Pass "
+            f"retain_graph=True to the first backward() (or create_graph=True to tn.grad) to keep them, or "
+            f"recompute the forward pass.")
 
 
 def retain(entry, tensor):
