@@ -194,7 +194,7 @@ def pow(a, b):
 
 def _where(condition, x, y):
     """np.where for arrays, tn.where when x is a Tensor (the differentiable form of a rule)."""
-    if isinstance(x, Tensor):
+    if isinstance(x, Tensor) or isinstance(y, Tensor):
         from .shaping import where
         return where(condition, x, y)
     return np.where(condition, x, y)
