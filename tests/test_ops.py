@@ -195,6 +195,28 @@ def test_transpose_swaps_two_axes_as_pytorch():
     assert tn.tensor(1.0).transpose(0, -1).shape == ()
 
 
+def test_a_0d_tensor_does_not_outrank_a_dimensioned_one_of_the_same_kind():
+    """PyTorch's promotion: float32 x times a 0-d float64 tensor stays float32 (NumPy would give float64), and the
+    0-d tensor still gets its gradient, in its own dtype."""
+    x = tn.tensor(np.ones((2, 3), np.float32), requires_grad=True)
+    scale = tn.tensor(np.array(2.0), requires_grad=True)
+    for y in (x * scale, scale * x, x + scale, x - scale, x / scale, x ** scale):
+        assert y.dtype == np.float32
+    (x * scale).sum().backward()
+    assert scale.grad.dtype == np.float64 and scale.grad == 6.0 and x.grad.dtype == np.float32
+    assert (tn.tensor(np.ones(2)) * tn.tensor(np.float32(2))).dtype == np.float64    # a float64 x stays float64
+    assert (tn.tensor(np.array(1.0)) * tn.tensor(np.float32(2))).dtype == np.float64  # two 0-d: NumPy's rule
+
+
+@pytest.mark.parametrize("index, shape", [([], (0, 3)), ((slice(None), []), (2, 0)), (([], 0), (0,))])
+def test_empty_integer_index_lists_give_empty_results_and_zero_gradients(index, shape):
+    x = tn.tensor(np.arange(6.0).reshape(2, 3), requires_grad=True)
+    y = x[index]
+    assert y.shape == shape
+    y.backward(np.zeros(shape))
+    np.testing.assert_array_equal(x.grad, np.zeros((2, 3)))
+
+
 @pytest.mark.parametrize("call, message", [
     (lambda x: x.transpose(0, 2), "transpose: dimension 2 is out of range"),
     (lambda x: x.transpose(0, 1, 2), "transpose: expected two dimensions"),

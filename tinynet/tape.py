@@ -308,7 +308,7 @@ _any_changes = False                     # True once anything was changed in pla
 # made in the forward pass): an in-place change of those tensors does not change their gradients.
 _READS_NO_VALUES = frozenset({"add", "sub", "neg", "reshape", "transpose", "permute", "contiguous", "getitem",
                               "concatenate", "stack", "sum", "mean", "where", "broadcast_to",
-                              "scatter_add"})
+                              "scatter_add", "cast"})
 
 
 # Ops whose backward rule reads their own output (exp: dx = g·y): an in-place change of that output is an error.

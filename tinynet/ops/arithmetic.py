@@ -20,7 +20,7 @@ from ..tensor import Tensor, as_tensor, make_result, values
 __all__ = ["add", "sub", "mul", "div", "neg", "pow"]
 
 # Every rule below also works on a Tensor g, so these ops can be differentiated twice (autograd.py).
-differentiable_rules("add", "sub", "mul", "div", "neg", "pow")
+differentiable_rules("add", "sub", "mul", "div", "neg", "pow", "cast")
 
 
 def _operands(op, a, b):
@@ -31,9 +31,20 @@ def _operands(op, a, b):
     if not isinstance(a, Tensor):
         a = as_tensor(a, like=b)
     b = as_tensor(b, like=a)
-    if a.data.dtype is not b.data.dtype:             # (identity: cheap; _float_wins checks the kinds)
-        return _float_wins(a, b), _float_wins(b, a)
+    if a.data.dtype is not b.data.dtype:             # (identity: cheap; the helpers check the kinds)
+        a, b = _float_wins(a, b), _float_wins(b, a)
+        return _dimensioned_wins(a, b), _dimensioned_wins(b, a)
     return a, b
+
+
+def _dimensioned_wins(t, other):
+    """A 0-d float tensor meeting a float tensor with dimensions takes that tensor's dtype, as in PyTorch:
+    float32 x times a 0-d float64 scale stays float32 (NumPy would give float64). The cast is an op on the tape,
+    so a 0-d tensor that requires grad still gets its gradient, in its own dtype."""
+    if (t.data.ndim == 0 and other.data.ndim > 0 and t.data.dtype.kind == "f" and other.data.dtype.kind == "f"
+            and t.data.dtype != other.data.dtype):
+        return make_result("cast", t.data.astype(other.data.dtype), (t,), _pass_through)
+    return t
 
 
 def _float_wins(t, other):

@@ -133,8 +133,8 @@ def _plain_index(index):
         return tuple(_plain_index(i) for i in index)
     if isinstance(index, Tensor):
         return index.data
-    if isinstance(index, list):
-        return np.asarray(index)
+    if isinstance(index, list):                 # [] is an empty *integer* index, as in NumPy and PyTorch
+        return np.asarray(index) if index else np.zeros(0, dtype=np.intp)
     return index
 
 
