@@ -63,6 +63,22 @@ class _ThreadState(threading.local):
 
 _state = _ThreadState()
 _tapes_open = 0                   # Tapes open in any thread: a plain global, so Entry reads _state only when > 0
+# How many threads are now in no_grad mode. Every op asks "is grad enabled in this thread?"; while no thread has
+# switched it off (the common case) a plain global answers, and only otherwise the thread's own state is read
+# (a threading.local lookup costs several per cent of a tiny op). Changed under a lock, on mode changes only.
+_threads_without_grad = 0
+_mode_lock = threading.Lock()
+
+
+def _set_grad_mode(enabled):
+    """Set this thread's grad mode and keep the count of threads without grad right."""
+    global _threads_without_grad
+    with _mode_lock:
+        if _state.grad_enabled and not enabled:
+            _threads_without_grad += 1
+        elif enabled and not _state.grad_enabled:
+            _threads_without_grad -= 1
+        _state.grad_enabled = enabled
 _next_index = itertools.count().__next__   # _next_index() gives 0, 1, 2, ... (process-wide, thread-safe in CPython)
 
 
@@ -71,7 +87,7 @@ _next_index = itertools.count().__next__   # _next_index() gives 0, 1, 2, ... (p
 # --------------------------------------------------------------------------------------------------------
 def is_grad_enabled() -> bool:
     """True unless inside ``no_grad()`` (in this thread)."""
-    return _state.grad_enabled
+    return not _threads_without_grad or _state.grad_enabled
 
 
 class no_grad:
@@ -97,11 +113,11 @@ class no_grad:
 
     def __enter__(self):
         self._previous = _state.grad_enabled
-        _state.grad_enabled = self._mode
+        _set_grad_mode(self._mode)
         return self
 
     def __exit__(self, *exc):
-        _state.grad_enabled = self._previous
+        _set_grad_mode(self._previous)
         return False
 
     def __call__(self, function):
@@ -140,12 +156,13 @@ class Entry:
     __slots__ = ("index", "op", "inputs", "backward", "reference", "retained", "description", "output_changed",
                  "__weakref__")
 
-    def __init__(self, op, inputs, backward, output, reference=None):
+    def __init__(self, op, inputs, backward, output):
         self.index = _next_index()
         self.op = op
         self.inputs = inputs
         self.backward = backward      # None once released
-        self.reference = reference    # a fused op's textbook twin: reference(*inputs) recomputes the output
+        # self.reference: set by make_result for a fused op only (its textbook twin: reference(*inputs) recomputes
+        # the output with differentiable ops); read with getattr(entry, "reference", None)
         self.retained = None          # weakref to the output tensor when it called .retain_grad()
         if _tapes_open and _state.open_tapes:     # a learner is watching: remember a line, keep the entry
             self.description = _describe(self, output.shape)
@@ -234,13 +251,14 @@ def backward(root, grad, retain_graph=False):
     pending = {entry: grad}                         # entry -> dL/d(entry's output) so far
     heap = [(-entry.index, entry)]                  # heapq is a min-heap: -index pops the largest index
     pop, push = heapq.heappop, heapq.heappush       # (local names: this loop runs once per entry)
+    any_changes = _any_changes                      # anything changed in place so far (see mark_changed)
     while heap:
         entry = pop(heap)[1]
         grad_out = pending.pop(entry)
         backward_rule = entry.backward
         if backward_rule is None:
             check_not_released(entry)
-        if _any_changes:
+        if any_changes:
             check_not_modified(entry)
         if entry.retained is not None:
             tensor = entry.retained()
