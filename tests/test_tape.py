@@ -1,5 +1,6 @@
 """The engine: accumulation, no_grad, detach, propagation, release, depth, memory, aliasing, the visible tape."""
 import gc
+import re
 import tracemalloc
 import weakref
 
@@ -219,12 +220,137 @@ def test_tape_lists_entries_in_recording_order():
     with tn.Tape() as tape:
         loss = (x @ w).tanh().mean()
     assert [e.op for e in tape] == ["matmul", "tanh", "mean"]
-    text = str(tape)
-    assert "matmul       (2, 3), (3, 4) -> (2, 4)" in text
-    assert "mean         (2, 4) -> ()" in text
+    rows = tape_rows(tape)
+    assert rows[0][1:] == ["matmul", "leaf0 (2, 3), leaf1 (3, 4)", "-> (2, 4)"]
+    assert rows[2][1:] == ["mean", f"#{tape.entries[1].index} (2, 4)", "-> ()"]
     loss.backward()
     assert "[released by backward]" in str(tape)
     assert [e.index for e in tape] == sorted(e.index for e in tape)
+
+
+def tape_rows(tape):
+    """The printed tape's entry lines cut at its columns: [index, op, inputs, output (+ status)].
+
+    Columns are found from the header line, so the test also checks that every row is aligned under it.
+    """
+    header, *lines = str(tape).splitlines()[1:]
+    starts = [header.index(name) for name in ("op", "inputs", "output")]
+    assert header[:starts[0]].strip() == "index"
+    rows = []
+    for line in lines:
+        assert line[starts[0] - 2:starts[0]] == "  " and line[starts[0]] != " ", line   # op column aligned
+        assert line[starts[1] - 2:starts[1]] == "  " and line[starts[1]] != " ", line   # inputs column aligned
+        assert line[starts[2]:starts[2] + 3] == "-> ", line                               # output column aligned
+        rows.append([line[:starts[0]].strip(), line[starts[0]:starts[1]].strip(),
+                     line[starts[1]:starts[2]].strip(), line[starts[2]:].strip()])
+    return rows
+
+
+def test_tape_shows_which_entry_produced_each_input_with_long_op_names_aligned():
+    from tinynet import functional as F
+    x = leaf(np.random.default_rng(0).standard_normal((2, 3, 12)))
+    with tn.Tape() as tape:
+        q, k, v = x[..., :4], x[..., 4:8], x[..., 8:]           # one tensor, three entries
+        y = F.scaled_dot_product_attention(q, k, v)
+        loss = (y * y).sum()
+    rows = tape_rows(tape)
+    slices = [str(e.index) for e in tape.entries[:3]]
+    assert [row[1] for row in rows] == ["getitem", "getitem", "getitem", "scaled_dot_product_attention", "mul",
+                                        "sum"]
+    assert [row[2] for row in rows[:3]] == ["leaf0 (2, 3, 12)"] * 3        # the same leaf, three times
+    assert rows[3][0] == str(tape.entries[3].index)
+    assert rows[3][2] == ", ".join(f"#{i} (2, 3, 4)" for i in slices)      # q, k, v from the three slices
+    assert rows[4][2] == f"#{rows[3][0]} (2, 3, 4), #{rows[3][0]} (2, 3, 4)"   # y used twice by one entry
+    assert rows[5][2] == f"#{rows[4][0]} (2, 3, 4)" and rows[5][3] == "-> ()"
+    loss.backward()
+    after = tape_rows(tape)                   # backward drops the entries' inputs; the tape still shows them
+    assert [row[2] for row in after] == [row[2] for row in rows]
+    assert all(row[3].endswith("[released by backward]") for row in after)
+
+
+def test_tape_names_leaves_in_order_of_first_use_and_constants_apart():
+    a, b = leaf([1.0, 2.0]), leaf([3.0])
+    c = tn.tensor([5.0, 6.0])                              # does not require grad
+    with tn.Tape() as tape:
+        h = b * a
+        out = h * c + a
+    rows = tape_rows(tape)
+    assert rows[0][2] == "leaf0 (1,), leaf1 (2,)"          # b is seen first
+    assert rows[1][2] == f"#{rows[0][0]} (2,), const0 (2,)"
+    assert rows[2][2] == f"#{rows[1][0]} (2,), leaf1 (2,)"
+    assert out.requires_grad
+
+
+def test_tape_shows_a_producer_recorded_before_it_opened():
+    x = leaf([1.0, 2.0])
+    h = x.exp()
+    with tn.Tape() as tape:
+        y = h.tanh()
+    assert len(tape) == 1 and y.requires_grad
+    assert tape_rows(tape)[0][2] == f"#{h._entry.index} (2,)"
+    assert f'e{h._entry.index} [shape=ellipse, style=dashed' in tape.to_dot()
+
+
+DOT_NODE = re.compile(r'^\s*(\w+) \[(.*)\];$')
+DOT_EDGE = re.compile(r'^\s*(\w+) -> (\w+)(?: \[label="(\d+)"\])?;$')
+
+
+def parse_dot(text):
+    """{node: attributes text}, [(tail, head, input position or None)]; fails on any line it cannot read."""
+    lines = text.strip().splitlines()
+    assert lines[0] == "digraph tape {" and lines[-1] == "}"
+    nodes, edges = {}, []
+    for line in lines[1:-1]:
+        if line.strip().startswith("node ["):
+            continue
+        edge = DOT_EDGE.match(line)
+        node = DOT_NODE.match(line)
+        assert edge or node, f"unreadable DOT line: {line!r}"
+        if edge:
+            edges.append((edge.group(1), edge.group(2), None if edge.group(3) is None else int(edge.group(3))))
+        else:
+            assert node.group(1) not in nodes, f"node {node.group(1)} declared twice"
+            nodes[node.group(1)] = node.group(2)
+    return nodes, edges
+
+
+def label_of(attributes):
+    return re.search(r'label="(.*?)"(?:,|$)', attributes).group(1)
+
+
+def test_to_dot_has_a_node_per_entry_and_leaf_and_an_edge_from_producer_to_consumer():
+    from tinynet import functional as F
+    x = leaf(np.random.default_rng(1).standard_normal((2, 3, 12)))
+    w = leaf(np.ones((4, 4)))
+    with tn.Tape() as tape:
+        q, k, v = x[..., :4], x[..., 4:8], x[..., 8:]
+        y = F.scaled_dot_product_attention(q, k, v) @ w
+        loss = y.sum()
+    nodes, edges = parse_dot(tape.to_dot())
+    entries = tape.entries
+    assert set(nodes) == {f"e{e.index}" for e in entries} | {"leaf0", "leaf1"}
+    assert label_of(nodes["leaf0"]) == r"leaf0\n(2, 3, 12)" and "shape=box" in nodes["leaf0"]
+    assert label_of(nodes["leaf1"]) == r"leaf1\n(4, 4)"
+    for e in entries:
+        assert label_of(nodes[f"e{e.index}"]).startswith(f"#{e.index} {e.op}")
+    sdpa, matmul = entries[3], entries[4]
+    assert label_of(nodes[f"e{sdpa.index}"]) == rf"#{sdpa.index} scaled_dot_product_attention\n-> (2, 3, 4)"
+    assert sorted(edges) == sorted(
+        [("leaf0", f"e{e.index}", None) for e in entries[:3]]
+        + [(f"e{e.index}", f"e{sdpa.index}", position) for position, e in enumerate(entries[:3])]
+        + [(f"e{sdpa.index}", f"e{matmul.index}", 0), ("leaf1", f"e{matmul.index}", 1),
+           (f"e{matmul.index}", f"e{entries[5].index}", None)])
+    assert loss.requires_grad
+
+
+def test_to_dot_draws_an_input_used_twice_as_two_edges():
+    x = leaf([1.0, 2.0])
+    with tn.Tape() as tape:
+        x * x
+    nodes, edges = parse_dot(tape.to_dot())
+    index = tape.entries[0].index
+    assert edges == [("leaf0", f"e{index}", 0), ("leaf0", f"e{index}", 1)]
+    assert set(nodes) == {"leaf0", f"e{index}"}
 
 
 def test_tape_records_nothing_under_no_grad():

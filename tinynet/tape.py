@@ -19,13 +19,33 @@ a chain of a few thousand ops raises ``RecursionError``. Here the order comes fr
 ran. The walk is a loop over a heap of entries ordered by index: no recursion, and any depth works (the tests
 use a 10,000-op chain).
 
+DeZero's generations, and why a heap suffices
+---------------------------------------------
+DeZero (Koki Saito's *Deep Learning from Scratch 3*) avoids the recursive search another way: every function
+gets a **generation** (the largest generation among its input variables; its outputs get one more), and
+backward keeps a list of waiting functions sorted by generation, always taking the largest next. A consumer's
+generation is larger than each of its producers', so it is processed before them, and a producer's gradient
+is complete when its turn comes. tinynet keeps that idea and gets the number for free:
+the recording index also grows from producer to consumer (an op runs after the ops that made its inputs), and
+it is unique, so no two waiting entries ever tie and no layering has to be computed from the inputs. A binary
+heap keyed by ``-index`` then hands out the next entry in O(log n), where DeZero re-sorts its list whenever it
+adds a function.
+
 Who keeps the tape alive
 ------------------------
 There is no global list of entries. An entry is owned by the tensor it produced (``tensor._entry``), and it
 holds its inputs, so the part of the tape that leads to a tensor lives exactly as long as that tensor. A
 metric computed with grad on and then dropped frees its entries at once, and memory stays flat across
-training steps. ``with tn.Tape() as tape:`` also keeps a list of the entries recorded inside the block, so
-a learner can ``print(tape)`` and see the computation as the engine saw it.
+training steps.
+
+Seeing the tape
+---------------
+``with tn.Tape() as tape:`` also keeps a list of the entries recorded inside the block, so a learner can look
+at the computation as the engine saw it. ``print(tape)`` gives one line per entry: its index, its op, and
+for each input where it came from, ``#i`` for the output of entry ``i`` or ``leaf0``, ``leaf1``, ... for a
+tensor no recorded op made (``const0``, ... when it does not require grad), with its shape.
+``tape.to_dot()`` gives the same graph as Graphviz DOT text (``dot -Tsvg``): a node per entry and per leaf,
+an edge from each producer to each consumer.
 
 After ``backward`` an entry is *released*: its backward function and saved arrays are dropped to free
 memory. A second backward through it raises an error that names ``retain_graph=True``, as PyTorch does.
@@ -150,9 +170,42 @@ class Entry:
         return f"<Entry {getattr(self, 'description', None) or f'{self.index} {self.op}'}>"
 
 
+class EntryRecord:
+    """What a ``Tape`` shows of one entry, taken when the entry is recorded.
+
+    Backward later drops an entry's inputs, so the graph is remembered here: for each input, ``sources[k]`` is
+    the index of the entry that produced it, or the input tensor itself when no recorded op produced it (a
+    *leaf*: a parameter, a data batch, or a constant that does not require grad). Keeping the leaf tensor, not
+    a number, is how two entries that read the same leaf are seen to read the same leaf.
+    """
+
+    __slots__ = ("index", "op", "sources", "input_shapes", "output_shape")
+
+    def __init__(self, index, op, sources, input_shapes, output_shape):
+        self.index = index
+        self.op = op
+        self.sources = sources                # int (producer's index) or Tensor (a leaf), one per input
+        self.input_shapes = input_shapes      # tuple of shape tuples, one per input
+        self.output_shape = output_shape
+
+    def __str__(self):
+        inputs = ", ".join(f"{_source_label(source)} {shape}"
+                           for source, shape in zip(self.sources, self.input_shapes))
+        return f"{self.index} {self.op}: {inputs} -> {self.output_shape}"
+
+
+def _source_label(source):
+    """``#i`` for the output of entry i; ``leaf``/``const`` for a tensor no recorded op produced."""
+    if isinstance(source, int):
+        return f"#{source}"
+    return "leaf" if source.requires_grad else "const"
+
+
 def _describe(entry, out_shape):
-    shapes = ", ".join(str(tuple(t.shape)) for t in entry.inputs)
-    return f"{entry.index:>5}  {entry.op:<12} {shapes} -> {tuple(out_shape)}"
+    """The ``EntryRecord`` of an entry that has just been recorded (its inputs are still at hand)."""
+    sources = tuple(t._entry.index if t._entry is not None else t for t in entry.inputs)
+    input_shapes = tuple(tuple(t.shape) for t in entry.inputs)
+    return EntryRecord(entry.index, entry.op, sources, input_shapes, tuple(out_shape))
 
 
 class Tape:
@@ -162,10 +215,17 @@ class Tape:
 
         with tn.Tape() as tape:
             loss = ((x @ w).tanh() ** 2).mean()
-        print(tape)          # one line per entry: index, op, input shapes -> output shape
+        print(tape)          # one line per entry: index, op, where each input came from, output shape
+        tape.to_dot()        # the same graph as Graphviz DOT text
 
     Entries are recorded whether or not a ``Tape`` is open; the ``Tape`` only keeps a list of those recorded
-    inside its block (in recording order) and keeps them alive while the ``Tape`` object exists.
+    inside its block (in recording order) and keeps them alive while the ``Tape`` object exists, together with
+    the leaf tensors they read.
+
+    An input shows where it came from: ``#3`` is the output of entry 3; ``leaf0``, ``leaf1``, ... are tensors
+    that require grad but were made by no recorded op (parameters, inputs), numbered in order of first use;
+    ``const0``, ... are tensors that do not require grad. An entry index that is not on this tape was recorded
+    before the tape opened.
     """
 
     def __init__(self):
@@ -185,13 +245,85 @@ class Tape:
     def __iter__(self):
         return iter(self.entries)
 
-    def __str__(self):
-        lines = [f"Tape with {len(self.entries)} entries (index, op, input shapes -> output shape):"]
+    def _leaf_names(self):
+        """``{id(leaf tensor): "leaf0" | "const0" | ...}``, numbered in order of first use on this tape.
+
+        The entries' records hold the leaf tensors, so no id is reused while the tape exists.
+        """
+        names = {}
+        counts = {"leaf": 0, "const": 0}
         for entry in self.entries:
-            lines.append(entry.description + ("   [released by backward]" if entry.released else ""))
+            for source in entry.description.sources:
+                if not isinstance(source, int) and id(source) not in names:
+                    kind = _source_label(source)
+                    names[id(source)] = f"{kind}{counts[kind]}"
+                    counts[kind] += 1
+        return names
+
+    def _input_label(self, source, leaf_names):
+        return f"#{source}" if isinstance(source, int) else leaf_names[id(source)]
+
+    def __str__(self):
+        leaf_names = self._leaf_names()
+        rows = [("index", "op", "inputs (where from, shape)", "output", "")]
+        for entry in self.entries:
+            record = entry.description
+            inputs = ", ".join(f"{self._input_label(source, leaf_names)} {shape}"
+                               for source, shape in zip(record.sources, record.input_shapes))
+            output = f"-> {record.output_shape}"
+            status = "[released by backward]" if entry.released else ""
+            rows.append((str(record.index), record.op, inputs, output, status))
+        # Column widths come from the longest cell, so a long op name ("scaled_dot_product_attention")
+        # pushes its column wider instead of breaking the alignment.
+        index_width = max(len(row[0]) for row in rows)
+        op_width = max(len(row[1]) for row in rows)
+        inputs_width = max(len(row[2]) for row in rows)
+        output_width = max(len(row[3]) for row in rows)
+        lines = [f"Tape with {len(self.entries)} entries (#i: made by entry i; leaf/const: made by no "
+                 f"recorded op):"]
+        for index, op, inputs, output, status in rows:
+            line = (f"{index:>{index_width}}  {op:<{op_width}}  {inputs:<{inputs_width}}  "
+                    f"{output:<{output_width}}  {status}")
+            lines.append(line.rstrip())
         return "\n".join(lines)
 
     __repr__ = __str__
+
+    def to_dot(self):
+        """The recorded graph as Graphviz DOT text: render it with ``dot -Tsvg tape.dot -o tape.svg``.
+
+        One box per leaf tensor (its name and shape), one ellipse per entry (its index, op and output shape),
+        and an edge from each input's producer to the entry that consumed it, labelled with the input's
+        position when an entry has several inputs. A producer recorded before the tape opened is drawn dashed.
+        """
+        leaf_names = self._leaf_names()
+        on_tape = {entry.index for entry in self.entries}
+        lines = ["digraph tape {", '    node [fontname="monospace"];']
+        drawn = set()
+        for entry in self.entries:
+            record = entry.description
+            for source, shape in zip(record.sources, record.input_shapes):
+                if isinstance(source, int):
+                    if source not in on_tape and source not in drawn:
+                        lines.append(f'    e{source} [shape=ellipse, style=dashed, '
+                                     f'label="#{source} (before the tape)"];')
+                        drawn.add(source)
+                else:
+                    name = leaf_names[id(source)]
+                    if name not in drawn:
+                        lines.append(f'    {name} [shape=box, label="{name}\\n{shape}"];')
+                        drawn.add(name)
+            op = record.op.replace('"', '\\"')
+            lines.append(f'    e{record.index} [shape=ellipse, label="#{record.index} {op}\\n'
+                         f'-> {record.output_shape}"];')
+            drawn.add(record.index)
+            several = len(record.sources) > 1
+            for position, source in enumerate(record.sources):
+                producer = f"e{source}" if isinstance(source, int) else leaf_names[id(source)]
+                label = f' [label="{position}"]' if several else ""
+                lines.append(f"    {producer} -> e{record.index}{label};")
+        lines.append("}")
+        return "\n".join(lines) + "\n"
 
 
 # --------------------------------------------------------------------------------------------------------
