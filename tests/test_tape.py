@@ -221,21 +221,21 @@ def test_tape_lists_entries_in_recording_order():
         loss = (x @ w).tanh().mean()
     assert [e.op for e in tape] == ["matmul", "tanh", "mean"]
     rows = tape_rows(tape)
-    assert rows[0][1:] == ["matmul", "leaf0 (2, 3), leaf1 (3, 4)", "-> (2, 4)"]
-    assert rows[2][1:] == ["mean", f"#{tape.entries[1].index} (2, 4)", "-> ()"]
+    assert rows[0] == ["0", "matmul", "leaf0 (2, 3), leaf1 (3, 4)", "-> (2, 4)"]
+    assert rows[2] == ["2", "mean", "#1 (2, 4)", "-> ()"]
     loss.backward()
     assert "[released by backward]" in str(tape)
     assert [e.index for e in tape] == sorted(e.index for e in tape)
 
 
 def tape_rows(tape):
-    """The printed tape's entry lines cut at its columns: [index, op, inputs, output (+ status)].
+    """The printed tape's entry lines cut at its columns: [entry number, op, inputs, output (+ status)].
 
     Columns are found from the header line, so the test also checks that every row is aligned under it.
     """
     header, *lines = str(tape).splitlines()[1:]
     starts = [header.index(name) for name in ("op", "inputs", "output")]
-    assert header[:starts[0]].strip() == "index"
+    assert header[:starts[0]].strip() == "entry"
     rows = []
     for line in lines:
         assert line[starts[0] - 2:starts[0]] == "  " and line[starts[0]] != " ", line   # op column aligned
@@ -254,14 +254,13 @@ def test_tape_shows_which_entry_produced_each_input_with_long_op_names_aligned()
         y = F.scaled_dot_product_attention(q, k, v)
         loss = (y * y).sum()
     rows = tape_rows(tape)
-    slices = [str(e.index) for e in tape.entries[:3]]
+    assert [row[0] for row in rows] == ["0", "1", "2", "3", "4", "5"]
     assert [row[1] for row in rows] == ["getitem", "getitem", "getitem", "scaled_dot_product_attention", "mul",
                                         "sum"]
     assert [row[2] for row in rows[:3]] == ["leaf0 (2, 3, 12)"] * 3        # the same leaf, three times
-    assert rows[3][0] == str(tape.entries[3].index)
-    assert rows[3][2] == ", ".join(f"#{i} (2, 3, 4)" for i in slices)      # q, k, v from the three slices
-    assert rows[4][2] == f"#{rows[3][0]} (2, 3, 4), #{rows[3][0]} (2, 3, 4)"   # y used twice by one entry
-    assert rows[5][2] == f"#{rows[4][0]} (2, 3, 4)" and rows[5][3] == "-> ()"
+    assert rows[3][2] == "#0 (2, 3, 4), #1 (2, 3, 4), #2 (2, 3, 4)"      # q, k, v from the three slices
+    assert rows[4][2] == "#3 (2, 3, 4), #3 (2, 3, 4)"                      # y used twice by one entry
+    assert rows[5][2] == "#4 (2, 3, 4)" and rows[5][3] == "-> ()"
     loss.backward()
     after = tape_rows(tape)                   # backward drops the entries' inputs; the tape still shows them
     assert [row[2] for row in after] == [row[2] for row in rows]
@@ -276,8 +275,8 @@ def test_tape_names_leaves_in_order_of_first_use_and_constants_apart():
         out = h * c + a
     rows = tape_rows(tape)
     assert rows[0][2] == "leaf0 (1,), leaf1 (2,)"          # b is seen first
-    assert rows[1][2] == f"#{rows[0][0]} (2,), const0 (2,)"
-    assert rows[2][2] == f"#{rows[1][0]} (2,), leaf1 (2,)"
+    assert rows[1][2] == "#0 (2,), const0 (2,)"
+    assert rows[2][2] == "#1 (2,), leaf1 (2,)"
     assert out.requires_grad
 
 
@@ -286,9 +285,12 @@ def test_tape_shows_a_producer_recorded_before_it_opened():
     h = x.exp()
     with tn.Tape() as tape:
         y = h.tanh()
-    assert len(tape) == 1 and y.requires_grad
-    assert tape_rows(tape)[0][2] == f"#{h._entry.index} (2,)"
-    assert f'e{h._entry.index} [shape=ellipse, style=dashed' in tape.to_dot()
+        z = y * h
+    assert len(tape) == 2 and z.requires_grad
+    assert [row[2] for row in tape_rows(tape)] == ["before0 (2,)", "#0 (2,), before0 (2,)"]
+    nodes, edges = parse_dot(tape.to_dot())
+    assert "style=dashed" in nodes["before0"] and label_of(nodes["before0"]) == r"before0\n(2,)"
+    assert edges == [("before0", "e0", None), ("e0", "e1", 0), ("before0", "e1", 1)]
 
 
 DOT_NODE = re.compile(r'^\s*(\w+) \[(.*)\];$')
@@ -328,18 +330,17 @@ def test_to_dot_has_a_node_per_entry_and_leaf_and_an_edge_from_producer_to_consu
         loss = y.sum()
     nodes, edges = parse_dot(tape.to_dot())
     entries = tape.entries
-    assert set(nodes) == {f"e{e.index}" for e in entries} | {"leaf0", "leaf1"}
+    assert set(nodes) == {f"e{number}" for number in range(6)} | {"leaf0", "leaf1"}
     assert label_of(nodes["leaf0"]) == r"leaf0\n(2, 3, 12)" and "shape=box" in nodes["leaf0"]
     assert label_of(nodes["leaf1"]) == r"leaf1\n(4, 4)"
-    for e in entries:
-        assert label_of(nodes[f"e{e.index}"]).startswith(f"#{e.index} {e.op}")
-    sdpa, matmul = entries[3], entries[4]
-    assert label_of(nodes[f"e{sdpa.index}"]) == rf"#{sdpa.index} scaled_dot_product_attention\n-> (2, 3, 4)"
+    for number, e in enumerate(entries):
+        assert label_of(nodes[f"e{number}"]).startswith(f"#{number} {e.op}")
+    assert label_of(nodes["e3"]) == r"#3 scaled_dot_product_attention\n-> (2, 3, 4)"
+    assert label_of(nodes["e4"]) == r"#4 matmul\n-> (2, 3, 4)"
     assert sorted(edges) == sorted(
-        [("leaf0", f"e{e.index}", None) for e in entries[:3]]
-        + [(f"e{e.index}", f"e{sdpa.index}", position) for position, e in enumerate(entries[:3])]
-        + [(f"e{sdpa.index}", f"e{matmul.index}", 0), ("leaf1", f"e{matmul.index}", 1),
-           (f"e{matmul.index}", f"e{entries[5].index}", None)])
+        [("leaf0", "e0", None), ("leaf0", "e1", None), ("leaf0", "e2", None),   # one leaf, three slices
+         ("e0", "e3", 0), ("e1", "e3", 1), ("e2", "e3", 2),                     # q, k, v into attention
+         ("e3", "e4", 0), ("leaf1", "e4", 1), ("e4", "e5", None)])
     assert loss.requires_grad
 
 
@@ -348,9 +349,8 @@ def test_to_dot_draws_an_input_used_twice_as_two_edges():
     with tn.Tape() as tape:
         x * x
     nodes, edges = parse_dot(tape.to_dot())
-    index = tape.entries[0].index
-    assert edges == [("leaf0", f"e{index}", 0), ("leaf0", f"e{index}", 1)]
-    assert set(nodes) == {"leaf0", f"e{index}"}
+    assert edges == [("leaf0", "e0", 0), ("leaf0", "e0", 1)]
+    assert set(nodes) == {"leaf0", "e0"}
 
 
 def test_tape_records_nothing_under_no_grad():

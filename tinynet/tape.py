@@ -41,9 +41,9 @@ training steps.
 Seeing the tape
 ---------------
 ``with tn.Tape() as tape:`` also keeps a list of the entries recorded inside the block, so a learner can look
-at the computation as the engine saw it. ``print(tape)`` gives one line per entry: its index, its op, and
-for each input where it came from, ``#i`` for the output of entry ``i`` or ``leaf0``, ``leaf1``, ... for a
-tensor no recorded op made (``const0``, ... when it does not require grad), with its shape.
+at the computation as the engine saw it. ``print(tape)`` gives one line per entry: its number on the tape, its op,
+and for each input where it came from, ``#i`` for the output of entry ``i`` or ``leaf0``, ``leaf1``, ... for
+a tensor no recorded op made (``const0``, ... when it does not require grad), with its shape.
 ``tape.to_dot()`` gives the same graph as Graphviz DOT text (``dot -Tsvg``): a node per entry and per leaf,
 an edge from each producer to each consumer.
 
@@ -215,17 +215,18 @@ class Tape:
 
         with tn.Tape() as tape:
             loss = ((x @ w).tanh() ** 2).mean()
-        print(tape)          # one line per entry: index, op, where each input came from, output shape
+        print(tape)          # one line per entry: its number, op, where each input came from, output shape
         tape.to_dot()        # the same graph as Graphviz DOT text
 
     Entries are recorded whether or not a ``Tape`` is open; the ``Tape`` only keeps a list of those recorded
     inside its block (in recording order) and keeps them alive while the ``Tape`` object exists, together with
     the leaf tensors they read.
 
-    An input shows where it came from: ``#3`` is the output of entry 3; ``leaf0``, ``leaf1``, ... are tensors
-    that require grad but were made by no recorded op (parameters, inputs), numbered in order of first use;
-    ``const0``, ... are tensors that do not require grad. An entry index that is not on this tape was recorded
-    before the tape opened.
+    A tape numbers its entries 0, 1, 2, ... in recording order (the engine's own ``entry.index`` counts every
+    op recorded in the process; the order is the same). An input shows where it came from: ``#3`` is the output
+    of entry 3 of this tape; ``leaf0``, ``leaf1``, ... are tensors that require grad but were made by no
+    recorded op (parameters, inputs), numbered in order of first use; ``const0``, ... are tensors that do not
+    require grad; ``before0``, ... are outputs of ops recorded before the tape opened.
     """
 
     def __init__(self):
@@ -245,44 +246,49 @@ class Tape:
     def __iter__(self):
         return iter(self.entries)
 
-    def _leaf_names(self):
-        """``{id(leaf tensor): "leaf0" | "const0" | ...}``, numbered in order of first use on this tape.
+    def _input_names(self):
+        """``{source key: printed name}`` for every input of every entry on this tape.
 
-        The entries' records hold the leaf tensors, so no id is reused while the tape exists.
+        A source is an entry index (int) or a leaf tensor (see ``EntryRecord``); its key is ``("entry", index)``
+        or ``("tensor", id(tensor))``. The entries' records hold their leaf tensors, so no id is reused while the
+        tape exists.
         """
+        position = {entry.index: number for number, entry in enumerate(self.entries)}
         names = {}
-        counts = {"leaf": 0, "const": 0}
+        counts = {"leaf": 0, "const": 0, "before": 0}
         for entry in self.entries:
             for source in entry.description.sources:
-                if not isinstance(source, int) and id(source) not in names:
-                    kind = _source_label(source)
-                    names[id(source)] = f"{kind}{counts[kind]}"
-                    counts[kind] += 1
+                key = _source_key(source)
+                if key in names:
+                    continue
+                if isinstance(source, int) and source in position:
+                    names[key] = f"#{position[source]}"
+                    continue
+                kind = "before" if isinstance(source, int) else _source_label(source)
+                names[key] = f"{kind}{counts[kind]}"
+                counts[kind] += 1
         return names
 
-    def _input_label(self, source, leaf_names):
-        return f"#{source}" if isinstance(source, int) else leaf_names[id(source)]
-
     def __str__(self):
-        leaf_names = self._leaf_names()
-        rows = [("index", "op", "inputs (where from, shape)", "output", "")]
-        for entry in self.entries:
+        names = self._input_names()
+        rows = [("entry", "op", "inputs (where from, shape)", "output", "")]
+        for number, entry in enumerate(self.entries):
             record = entry.description
-            inputs = ", ".join(f"{self._input_label(source, leaf_names)} {shape}"
+            inputs = ", ".join(f"{names[_source_key(source)]} {shape}"
                                for source, shape in zip(record.sources, record.input_shapes))
             output = f"-> {record.output_shape}"
             status = "[released by backward]" if entry.released else ""
-            rows.append((str(record.index), record.op, inputs, output, status))
+            rows.append((str(number), record.op, inputs, output, status))
         # Column widths come from the longest cell, so a long op name ("scaled_dot_product_attention")
         # pushes its column wider instead of breaking the alignment.
-        index_width = max(len(row[0]) for row in rows)
+        number_width = max(len(row[0]) for row in rows)
         op_width = max(len(row[1]) for row in rows)
         inputs_width = max(len(row[2]) for row in rows)
         output_width = max(len(row[3]) for row in rows)
         lines = [f"Tape with {len(self.entries)} entries (#i: made by entry i; leaf/const: made by no "
                  f"recorded op):"]
-        for index, op, inputs, output, status in rows:
-            line = (f"{index:>{index_width}}  {op:<{op_width}}  {inputs:<{inputs_width}}  "
+        for number, op, inputs, output, status in rows:
+            line = (f"{number:>{number_width}}  {op:<{op_width}}  {inputs:<{inputs_width}}  "
                     f"{output:<{output_width}}  {status}")
             lines.append(line.rstrip())
         return "\n".join(lines)
@@ -292,38 +298,40 @@ class Tape:
     def to_dot(self):
         """The recorded graph as Graphviz DOT text: render it with ``dot -Tsvg tape.dot -o tape.svg``.
 
-        One box per leaf tensor (its name and shape), one ellipse per entry (its index, op and output shape),
+        One box per leaf tensor (its name and shape), one ellipse per entry (its number, op and output shape),
         and an edge from each input's producer to the entry that consumed it, labelled with the input's
         position when an entry has several inputs. A producer recorded before the tape opened is drawn dashed.
+        Node names are the printed names, with ``e3`` for entry ``#3``.
         """
-        leaf_names = self._leaf_names()
-        on_tape = {entry.index for entry in self.entries}
+        names = self._input_names()
         lines = ["digraph tape {", '    node [fontname="monospace"];']
         drawn = set()
-        for entry in self.entries:
+        for number, entry in enumerate(self.entries):
             record = entry.description
+            producers = []
             for source, shape in zip(record.sources, record.input_shapes):
-                if isinstance(source, int):
-                    if source not in on_tape and source not in drawn:
-                        lines.append(f'    e{source} [shape=ellipse, style=dashed, '
-                                     f'label="#{source} (before the tape)"];')
-                        drawn.add(source)
-                else:
-                    name = leaf_names[id(source)]
-                    if name not in drawn:
-                        lines.append(f'    {name} [shape=box, label="{name}\\n{shape}"];')
-                        drawn.add(name)
+                name = names[_source_key(source)]
+                if name.startswith("#"):                    # an entry on this tape, already drawn
+                    producers.append(f"e{name[1:]}")
+                    continue
+                producers.append(name)
+                if name not in drawn:
+                    style = "shape=ellipse, style=dashed" if isinstance(source, int) else "shape=box"
+                    lines.append(f'    {name} [{style}, label="{name}\\n{shape}"];')
+                    drawn.add(name)
             op = record.op.replace('"', '\\"')
-            lines.append(f'    e{record.index} [shape=ellipse, label="#{record.index} {op}\\n'
-                         f'-> {record.output_shape}"];')
-            drawn.add(record.index)
-            several = len(record.sources) > 1
-            for position, source in enumerate(record.sources):
-                producer = f"e{source}" if isinstance(source, int) else leaf_names[id(source)]
+            lines.append(f'    e{number} [shape=ellipse, label="#{number} {op}\\n-> {record.output_shape}"];')
+            several = len(producers) > 1
+            for position, producer in enumerate(producers):
                 label = f' [label="{position}"]' if several else ""
-                lines.append(f"    {producer} -> e{record.index}{label};")
+                lines.append(f"    {producer} -> e{number}{label};")
         lines.append("}")
         return "\n".join(lines) + "\n"
+
+
+def _source_key(source):
+    """A dictionary key for an input's source: ``("entry", index)`` or ``("tensor", id(leaf))``."""
+    return ("entry", source) if isinstance(source, int) else ("tensor", id(source))
 
 
 # --------------------------------------------------------------------------------------------------------
