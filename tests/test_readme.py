@@ -4,6 +4,7 @@ Every ```python block of README.md, and of each docs/*.md file, runs in order in
 whose first line is ``# requires: torch`` (or another module name) is skipped when that module is missing.
 The example in ``tinynet.testing``'s docstring runs too.
 """
+import functools
 import importlib.util
 import pathlib
 import re
@@ -33,11 +34,14 @@ def missing_requirements(block):
     return [name for name in names if importlib.util.find_spec(name) is None]
 
 
+@functools.lru_cache(maxsize=None)
 def run_blocks(path):
-    """Run a file's python blocks in order; returns the namespace and the blocks skipped for a missing module."""
+    """Run a file's python blocks in order; returns the namespace and the blocks skipped for a missing module.
+
+    Each file runs once per test session; the tests below read the namespace it leaves.
+    """
     namespace = {"__name__": f"doc_{path.stem}"}
     blocks = python_blocks(path)
-    assert blocks, f"{path.name} should contain Python examples"
     skipped = []
     for number, block in enumerate(blocks):
         missing = missing_requirements(block)
@@ -50,10 +54,21 @@ def run_blocks(path):
 
 def test_readme_python_examples_run_in_order(capsys):
     namespace, skipped = run_blocks(README)
-    assert not skipped, "README examples must run with the test extra alone"
+    assert python_blocks(README) and not skipped, "README examples must run with the test extra alone"
     quick = namespace["x"].grad, namespace["w"].grad.ravel()
     np.testing.assert_allclose(quick[0], [-0.382, -0.076, 0.229], atol=1e-3)
     np.testing.assert_allclose(quick[1], [-0.764, 1.529, -2.293], atol=1e-3)
+
+
+def test_readme_tape_example_makes_dot_text():
+    namespace, _ = run_blocks(README)
+    assert namespace["dot"].startswith("digraph tape {") and "leaf0 -> e0" in namespace["dot"]
+
+
+def test_readme_links_to_files_that_exist():
+    for link in re.findall(r"\]\(([^)#]+)\)", README.read_text(encoding="utf-8")):
+        if "://" not in link:
+            assert (ROOT / link).exists(), f"README links to {link}, which does not exist"
 
 
 def test_readme_shows_the_two_fresh_machine_commands():
@@ -67,6 +82,19 @@ def test_docs_python_examples_run_in_order(path, capsys):
     _, skipped = run_blocks(path)
     if skipped:
         pytest.skip(f"{path.name}: blocks {[number for number, _ in skipped]} need {skipped[0][1]}")
+
+
+SHOWS_A_TAPE = [path for path in [README, *DOCS] if "```text\nTape with" in path.read_text(encoding="utf-8")]
+
+
+@pytest.mark.parametrize("path", SHOWS_A_TAPE, ids=[path.name for path in SHOWS_A_TAPE])
+def test_a_printed_tape_in_the_docs_is_what_print_prints(path, capsys):
+    """A page that shows ``print(tape)``'s output shows it as this tinynet prints it (before backward)."""
+    text = path.read_text(encoding="utf-8")
+    namespace, _ = run_blocks(path)
+    lines = str(namespace["tape"]).splitlines()
+    printed = "\n".join(line.replace("[released by backward]", "").rstrip() for line in lines)
+    assert f"```text\n{printed}\n```" in text
 
 
 def test_requires_line_names_the_missing_module():
