@@ -38,7 +38,7 @@ def missing_requirements(block):
 def run_blocks(path):
     """Run a file's python blocks in order; returns the namespace and the blocks skipped for a missing module.
 
-    Each file runs once per test session; the tests below read the namespace it leaves.
+    Each file runs once per pytest run; the tests below read the namespace it leaves.
     """
     namespace = {"__name__": f"doc_{path.stem}"}
     blocks = python_blocks(path)
