@@ -440,3 +440,26 @@ def test_no_grad_decorator_misuse_is_a_clear_error():
         @tn.no_grad()
         def gen(x):
             yield x
+
+
+def test_tape_shows_the_gradient_computation_recorded_by_create_graph():
+    """Under create_graph=True the backward rules run as ops, so the tape shows the gradient's own graph."""
+    x = leaf([0.5, -1.0])
+    with tn.Tape() as tape:
+        y = (x.tanh() * x).sum()
+        forward_entries = len(tape)
+        (dx,) = tn.grad(y, [x], create_graph=True)
+    assert forward_entries == 3 and len(tape) > 3
+    rows = tape_rows(tape)
+    last = len(rows) - 1
+    assert rows[last][3] == "-> (2,)" and dx.shape == (2,)
+    nodes, edges = parse_dot(tape.to_dot())
+    assert set(nodes) == {f"e{number}" for number in range(len(tape))} | {"leaf0", "const0"}
+    reached, frontier = set(), {f"e{last}"}                 # walk from dx's entry back to the leaf
+    while frontier:
+        node = frontier.pop()
+        reached.add(node)
+        frontier |= {tail for tail, head, _ in edges if head == node} - reached
+    assert "leaf0" in reached and "e0" in reached           # dx depends on x, also through tanh(x)
+    for tail, head, _ in edges:                             # every edge runs forward in recording order
+        assert not tail.startswith("e") or int(tail[1:]) < int(head[1:])
