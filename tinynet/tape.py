@@ -25,11 +25,10 @@ DeZero (Koki Saito's *Deep Learning from Scratch 3*) avoids the recursive search
 gets a **generation** (the largest generation among its input variables; its outputs get one more), and
 backward keeps a list of waiting functions sorted by generation, always taking the largest next. A consumer's
 generation is larger than each of its producers', so it is processed before them, and a producer's gradient
-is complete when its turn comes. tinynet keeps that idea and gets the number for free:
-the recording index also grows from producer to consumer (an op runs after the ops that made its inputs), and
-it is unique, so no two waiting entries ever tie and no layering has to be computed from the inputs. A binary
-heap keyed by ``-index`` then hands out the next entry in O(log n), where DeZero re-sorts its list whenever it
-adds a function.
+is complete when its turn comes. tinynet keeps that idea and gets the number for free: the recording index
+also grows from producer to consumer (an op runs after the ops that made its inputs), and it is unique, so no
+two waiting entries ever tie and nothing has to be computed from the inputs. A binary heap keyed by ``-index``
+then hands out the next entry in O(log n), where DeZero re-sorts its list whenever it adds a function.
 
 Who keeps the tape alive
 ------------------------
@@ -41,11 +40,13 @@ training steps.
 Seeing the tape
 ---------------
 ``with tn.Tape() as tape:`` also keeps a list of the entries recorded inside the block, so a learner can look
-at the computation as the engine saw it. ``print(tape)`` gives one line per entry: its number on the tape, its op,
-and for each input where it came from, ``#i`` for the output of entry ``i`` or ``leaf0``, ``leaf1``, ... for
-a tensor no recorded op made (``const0``, ... when it does not require grad), with its shape.
-``tape.to_dot()`` gives the same graph as Graphviz DOT text (``dot -Tsvg``): a node per entry and per leaf,
-an edge from each producer to each consumer.
+at the computation as the engine saw it. ``print(tape)`` gives one line per entry: its number on the tape
+(0, 1, 2, ...), its op, and for each input where it came from, with its shape: ``#i`` for the output of entry
+``i``, ``leaf0``, ``leaf1``, ... for a tensor no recorded op made (``const0``, ... when it does not require
+grad), ``before0``, ... for the output of an op recorded before the tape opened. ``tape.to_dot()`` gives the
+same graph as Graphviz DOT text (``dot -Tsvg``): a node per entry and per leaf, an edge from each producer to
+each consumer. Under ``create_graph=True`` the backward rules run as ops, so a tape also shows the graph of
+a gradient.
 
 After ``backward`` an entry is *released*: its backward function and saved arrays are dropped to free
 memory. A second backward through it raises an error that names ``retain_graph=True``, as PyTorch does.
