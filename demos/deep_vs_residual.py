@@ -275,9 +275,6 @@ def loss_chart(curves, top, height=8, width=50):
 
 
 def section_training(depth, width, act, seed, steps, lr, out):
-    if not (hasattr(tn.optim, "Adam") and hasattr(F, "cross_entropy")):
-        out("[4] training race: skipped (this tinynet has no tinynet.optim.Adam or F.cross_entropy yet)")
-        return None
     x, y = two_moons(256, 0.1, seed)
     loss_fn = lambda logits: F.cross_entropy(logits, y)   # noqa: E731
     result = {}
@@ -307,10 +304,6 @@ def section_training(depth, width, act, seed, steps, lr, out):
 
 
 # ---- [5] conv stacks --------------------------------------------------------------------------------------------
-def conv_available():
-    return all(hasattr(nn, name) for name in ("DepthwiseConv2d", "PointwiseConv2d"))
-
-
 def make_conv_blocks(depth, channels, act, seed):
     """[(depthwise 3x3 pad 1, pointwise 1x1)] * depth. Weights ~ N(0, gain²/fan_in) with fan_in 9 and C (the
     MLP's Xavier rule for square maps; gain √2 for relu), zero biases."""
@@ -335,9 +328,6 @@ def conv_stack(blocks, act, residual, alpha):
 
 
 def section_conv(depths, channels, size, act, seed, out):
-    if not conv_available():
-        out("[5] conv stacks: skipped (this tinynet has no nn.DepthwiseConv2d / nn.PointwiseConv2d yet)")
-        return None
     s = ACTIVATIONS[act][1]
     out(f"[5] the same for conv blocks: depthwise 3x3 (pad 1) -> pointwise 1x1 -> {act}, {channels} channels, "
         f"{size}x{size} image, residual α = 1/√L")
@@ -469,7 +459,9 @@ def batch_probe(width, seed, batch=64):
     return rng.standard_normal((batch, width)), rng.standard_normal((batch, width))
 
 
-def section_batchnorm(depths, width, act, seed, steps, lr, training, out):
+def section_batchnorm(depths, width, act, seed, race_depth, steps, lr, earlier_race, out):
+    """The gradient ratio of plain, plain + BN and residual stacks per depth, and [4]'s race (``earlier_race``:
+    its plain and residual results) with a plain + BN net added."""
     out(f"[7] He et al.'s setting, measured: plain blocks WITH batch normalisation, x <- φ(BN(W x + b)), beside the "
         f"plain and")
     out(f"    residual ones (same Linear weights; {act}; a batch of 64, BN in training mode: batch statistics)")
@@ -502,26 +494,24 @@ def section_batchnorm(depths, width, act, seed, steps, lr, training, out):
     else:
         out(f"    With relu (He init) the same BN stack at depth {deep['depth']} has ratio {relu_ratio:.1e}.")
     x_moons, y_moons = two_moons(256, 0.1, seed)
-    model = classifier(training["depth"], width, act, False, seed, batchnorm=True)
-    losses, accuracy = train(model, x_moons, y_moons, training["steps"], lr)
+    model = classifier(race_depth, width, act, False, seed, batchnorm=True)
+    losses, accuracy = train(model, x_moons, y_moons, steps, lr)
     with tn.no_grad():
         eval_accuracy = float(np.mean(model.eval()(tn.Tensor(x_moons)).data.argmax(axis=1) == y_moons))
-    race = dict(batchnorm=dict(losses=losses, accuracy=accuracy, eval_accuracy=eval_accuracy))
-    out(f"    Training race of [4] (depth {training['depth']}, Adam lr {lr:g}, {training['steps']} steps), "
-        f"now with three nets:")
-    if training.get("plain"):
-        race.update(plain=training["plain"], residual=training["residual"])
-        for name, label in (("plain", "plain"), ("batchnorm", "plain + BN"), ("residual", "residual")):
-            r = race[name]
-            out(f"      {label + ':':<12} loss {r['losses'][0]:.3f} -> {r['losses'][-1]:.3f}   train accuracy "
-                f"{100 * r['accuracy']:5.1f}%")
+    race = dict(plain=earlier_race["plain"], residual=earlier_race["residual"],
+                batchnorm=dict(losses=losses, accuracy=accuracy, eval_accuracy=eval_accuracy))
+    out(f"    Training race of [4] (depth {race_depth}, Adam lr {lr:g}, {steps} steps), now with three nets:")
+    for name, label in (("plain", "plain"), ("batchnorm", "plain + BN"), ("residual", "residual")):
+        r = race[name]
+        out(f"      {label + ':':<12} loss {r['losses'][0]:.3f} -> {r['losses'][-1]:.3f}   train accuracy "
+            f"{100 * r['accuracy']:5.1f}%")
     out(f"      (plain + BN in eval mode, i.e. with its running statistics: {100 * eval_accuracy:.1f}% accuracy)")
     bn_final = losses[-1]
-    if race.get("residual") and bn_final < 0.1 and race["plain"]["losses"][-1] > 0.6:
+    if bn_final < 0.1 and race["plain"]["losses"][-1] > 0.6:
         out("    So with batch normalisation this depth-24 plain net trains like the residual one: the failure in [4]")
         out("    is the un-normalised regime's. He et al.'s point was deeper still: at 20-56 layers their BN plain")
         out("    nets trained, yet with higher training error than shallower ones, which residual connections removed.")
-    elif race.get("residual"):
+    else:
         out(f"    Measured: the plain + BN net ends at loss {bn_final:.3f}, the residual at "
             f"{race['residual']['losses'][-1]:.3f}.")
     return dict(rows=rows, relu_ratio=relu_ratio, training=race)
@@ -635,8 +625,8 @@ def main(argv=None):
     out()
     results["caveats"] = section_caveats(64, [seed] if quick else list(range(seed, seed + 5)), out)
     out()
-    race = dict(results["training"] or {}, depth=24, steps=150 if quick else 250)
-    results["batchnorm"] = section_batchnorm(depths, width, act, seed, 150 if quick else 250, 1e-2, race, out)
+    results["batchnorm"] = section_batchnorm(depths, width, act, seed, 24, 150 if quick else 250, 1e-2,
+                                             results["training"], out)
     out()
     _verdict(results, out)
     if args.plot:
@@ -651,16 +641,13 @@ def _verdict(results, out):
     deep = max(rows, key=lambda r: r["depth"])
     out(f"verdict: at depth {deep['depth']} the plain stack passes {deep['plain'].ratio:.1e} of the gradient back to "
         f"its input, the residual stack {deep['residual'].ratio:.2f}.")
-    t = results.get("training")
-    if t:
-        out(f"         Trained, the plain net ends at loss {t['plain']['losses'][-1]:.3f} "
-            f"({100 * t['plain']['accuracy']:.0f}% accuracy), the residual net at {t['residual']['losses'][-1]:.3f} "
-            f"({100 * t['residual']['accuracy']:.0f}%).")
-    b = results.get("batchnorm")
-    if b:
-        bn_deep, bn_race = b["rows"][-1], b["training"]["batchnorm"]
-        out(f"         With batch normalisation the plain stack passes {bn_deep['batchnorm']:.2g} back at depth "
-            f"{bn_deep['depth']} and trains to loss {bn_race['losses'][-1]:.3f} ({100 * bn_race['accuracy']:.0f}%).")
+    t = results["training"]
+    out(f"         Trained, the plain net ends at loss {t['plain']['losses'][-1]:.3f} "
+        f"({100 * t['plain']['accuracy']:.0f}% accuracy), the residual net at {t['residual']['losses'][-1]:.3f} "
+        f"({100 * t['residual']['accuracy']:.0f}%).")
+    bn_deep, bn_race = results["batchnorm"]["rows"][-1], results["batchnorm"]["training"]["batchnorm"]
+    out(f"         With batch normalisation the plain stack passes {bn_deep['batchnorm']:.2g} back at depth "
+        f"{bn_deep['depth']} and trains to loss {bn_race['losses'][-1]:.3f} ({100 * bn_race['accuracy']:.0f}%).")
 
 
 if __name__ == "__main__":
