@@ -96,3 +96,11 @@ def test_matches_pytorch():
     wt = torch.tensor(weight, requires_grad=True)
     torch.nn.functional.embedding(torch.from_numpy(indices), wt, padding_idx=0).backward(torch.from_numpy(g))
     np.testing.assert_allclose(w.grad, wt.grad.numpy(), rtol=1e-12)
+
+
+@given(case=embedding_case())
+def test_second_derivatives_through_the_reference(case):
+    """The lookup is linear in the table, so its second derivative is 0: gradgradcheck through R.embedding, with
+    the output multiplied by itself so that something nonzero has to come out right too."""
+    weight, indices, padding_idx, _ = case
+    tn.gradgradcheck(lambda w: F.embedding(indices, w, padding_idx=padding_idx) ** 2, [weight])

@@ -5,10 +5,13 @@ import numbers
 
 import numpy as np
 
+from ..autograd import differentiable_rules
 from ..random import default_generator
 from ..tensor import as_tensor, make_result
 
 __all__ = ["dropout"]
+
+differentiable_rules("dropout")     # its rule, g ⊙ s with s a constant array, works for a Tensor g as well
 
 
 def dropout(x, p=0.5, training=True):
