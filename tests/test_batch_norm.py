@@ -258,3 +258,11 @@ def test_second_derivatives_through_the_reference(case, training):
     w, b = random_array((c,), seed + 1), random_array((c,), seed + 2)
     tn.gradgradcheck(lambda t, w, b: F.batch_norm(t, rm.copy(), rv.copy(), w, b, training=training, eps=1e-3),
                      [x, w, b])
+
+
+def test_register_buffer_refuses_a_name_in_use():
+    m = nn.Linear(2, 2)
+    m.note = "text"
+    for name in ("weight", "note"):
+        with pytest.raises(KeyError, match="already an attribute"):
+            m.register_buffer(name, tn.Tensor(np.zeros(1)))

@@ -81,8 +81,8 @@ class Module:
         """
         if not isinstance(name, str) or not name or "." in name:
             raise KeyError(f"register_buffer: the name must be a non-empty string without '.', got {name!r}")
-        if name in self._parameters or name in self._modules:
-            raise KeyError(f"register_buffer: {name!r} is already a parameter or submodule of "
+        if name in self._parameters or name in self._modules or (hasattr(self, name) and name not in self._buffers):
+            raise KeyError(f"register_buffer: {name!r} is already an attribute (a parameter, submodule or other) of "
                            f"{type(self).__name__}")
         if tensor is not None and not isinstance(tensor, Tensor):
             raise TypeError(f"register_buffer: {name!r} must be a Tensor or None, got {type(tensor).__name__}")
@@ -229,24 +229,24 @@ class Module:
     def load_state_dict(self, state, strict=True):
         """Copy arrays from ``state`` into the parameters and buffers; shapes must match (and, if strict, the key
         sets). Each keeps its own dtype."""
-        params = dict(self._registered_state())           # parameters and persistent buffers, by path
+        targets = dict(self._registered_state())          # parameters and persistent buffers, by path
         if strict:
-            missing = sorted(set(params) - set(state))
-            unexpected = sorted(set(state) - set(params))
+            missing = sorted(set(targets) - set(state))
+            unexpected = sorted(set(state) - set(targets))
             if missing or unexpected:
                 raise KeyError(f"load_state_dict: missing keys {missing}, unexpected keys {unexpected}")
         arrays = {}
         for name, value in state.items():                # check every shape first: no half-loaded model
-            if name not in params:
+            if name not in targets:
                 continue
             value = np.asarray(value.data if isinstance(value, Tensor) else value)
-            param = params[name]
-            if value.shape != param.shape:
+            target = targets[name]
+            if value.shape != target.shape:
                 raise ValueError(f"load_state_dict: '{name}' has shape {value.shape} in the state dict but "
-                                 f"{param.shape} in the model")
+                                 f"{target.shape} in the model")
             arrays[name] = value
         for name, value in arrays.items():
-            params[name].data = value.astype(params[name].dtype, copy=True)
+            targets[name].data = value.astype(targets[name].dtype, copy=True)
         return self
 
     def save(self, path):
