@@ -61,6 +61,8 @@ def test_bad_arguments():
             F.dropout(x, p)
     with pytest.raises(ValueError, match="Dropout: probability p"):
         nn.Dropout(2)
+    with pytest.raises(ValueError, match="inplace=True is not supported"):
+        F.dropout(x, 0.5, inplace=True)
     with pytest.raises(TypeError, match="floating-point"):
         F.dropout(tn.Tensor(np.ones(3, dtype=np.int64)), 0.5)
 

@@ -14,7 +14,7 @@ __all__ = ["dropout"]
 differentiable_rules("dropout")     # its rule, g ⊙ s with s a constant array, works for a Tensor g as well
 
 
-def dropout(x, p=0.5, training=True):
+def dropout(x, p=0.5, training=True, inplace=False):
     """Inverted dropout, as ``torch.nn.functional.dropout``: y = x ⊙ m / (1 - p) with m ~ Bernoulli(1 - p).
 
     Each value is kept with probability 1 - p, independently; dividing the kept ones by 1 - p keeps the
@@ -29,6 +29,8 @@ def dropout(x, p=0.5, training=True):
         dx = g ⊙ s
     the same mask that chose the forward's survivors lets exactly their gradients through. The rule works for an
     array g and for a Tensor g alike (s is piecewise constant: it stays an array).
+
+    ``inplace`` is there for PyTorch's signature; only ``False`` is supported (the result is a new tensor).
     """
     x = as_tensor(x)
     if not isinstance(p, numbers.Real) or isinstance(p, bool) or not 0.0 <= p <= 1.0:
@@ -37,6 +39,8 @@ def dropout(x, p=0.5, training=True):
         raise TypeError(f"dropout: training must be True or False, got {training!r}")
     if x.dtype.kind != "f":
         raise TypeError(f"dropout: needs floating-point input, got dtype {x.dtype}")
+    if inplace:
+        raise ValueError("dropout: inplace=True is not supported by tinynet (drop it: the result is a new tensor)")
     if not training or p == 0:
         return x
     keep = default_generator().random(x.shape) >= p                 # True with probability 1 - p

@@ -28,9 +28,9 @@ def batch_norm(x, running_mean, running_var, weight=None, bias=None, training=Fa
         axes = (0,) + tuple(range(2, x.ndim))
         mean = x.mean(axis=axes, keepdims=True)
         var = ((x - mean) ** 2).mean(axis=axes, keepdims=True)
-    else:
-        mean = as_tensor(running_mean).reshape(channel_shape)
-        var = as_tensor(running_var).reshape(channel_shape)
+    else:                                                         # constants, in x's dtype as F.batch_norm's
+        mean = Tensor._wrap(np.asarray(_data(running_mean), dtype=x.dtype).reshape(channel_shape))
+        var = Tensor._wrap(np.asarray(_data(running_var), dtype=x.dtype).reshape(channel_shape))
     y = (x - mean) / (var + eps).sqrt()
     if weight is not None:
         y = y * as_tensor(weight).reshape(channel_shape)
@@ -39,13 +39,17 @@ def batch_norm(x, running_mean, running_var, weight=None, bias=None, training=Fa
     return y
 
 
+def _data(a):
+    return a.data if isinstance(a, Tensor) else a
+
+
 def embedding(indices, weight, padding_idx=None):
     """y = weight[indices]: integer-array indexing, whose gradient adds up repeated rows by itself.
 
     The padding row is read through ``weight.detach()``, so it contributes its value but no gradient.
     """
     weight = as_tensor(weight)
-    index_array = np.asarray(indices.data if isinstance(indices, Tensor) else indices)
+    index_array = np.asarray(_data(indices))
     rows = weight[index_array]
     if padding_idx is None:
         return rows

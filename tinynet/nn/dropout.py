@@ -17,8 +17,10 @@ class Dropout(Module):
     results are deterministic.
     """
 
-    def __init__(self, p=0.5):
+    def __init__(self, p=0.5, inplace=False):
         super().__init__()
+        if inplace:
+            raise ValueError("Dropout: inplace=True is not supported by tinynet (its output is always a new tensor)")
         if not isinstance(p, numbers.Real) or isinstance(p, bool) or not 0.0 <= p <= 1.0:
             raise ValueError(f"Dropout: probability p has to be between 0 and 1, but got {p!r}")
         self.p = float(p)
