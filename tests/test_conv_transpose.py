@@ -175,3 +175,9 @@ def test_second_derivatives_through_the_reference(case):
     args = [x, w] if b is None else [x, w, b]
     tn.gradgradcheck(lambda *t: F.conv_transpose2d(*t, **settings) if b is not None
                      else F.conv_transpose2d(*t, None, **settings), args)
+
+
+def test_summary_counts_one_kernel_stamp_per_input_pixel():
+    layer = nn.ConvTranspose2d(4, 6, 3, stride=2, groups=2)
+    table = tn.summary(layer, (4, 5, 5), print_table=False)
+    assert table.total_macs == (4 * 5 * 5) * (6 // 2) * 3 * 3          # input elements × C_out/groups × kh × kw

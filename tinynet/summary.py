@@ -11,6 +11,7 @@ every sub-module (``Module.register_forward_hook``), and reports for each layer:
     - Linear:          (output elements) × in_features           each output is a dot product of length in
     - convolutions:    (output elements) × C/groups × kh × kw    any layer with a 4-D ``weight`` (O, C/g, kh, kw),
                                                                  so Conv2d, depthwise and pointwise convs alike
+    - ConvTranspose2d: (input elements) × C_out/groups × kh × kw   each input pixel stamps its scaled kernel
     - MultiHeadAttention: the q, k, v projections (L·E² + 2·S·E²) plus QKᵀ and PV (2·L·S·E)
                           (its out_proj is a Linear and counts itself)
   Activations, normalisation, pooling and additions cost no multiply-accumulates of weights and count 0.
@@ -162,12 +163,15 @@ def summary(model, input_shape, dtype=np.float32, batch_size=2, depth=None, prin
 def _own_macs(module, args, output):
     """Multiply-accumulates done by this module's *own* parameters (children count themselves), whole batch."""
     from .nn.attention import MultiHeadAttention
+    from .nn.conv_transpose import ConvTranspose2d
     from .nn.linear import Linear
     if not isinstance(output, Tensor):
         return 0
     weight = module._parameters.get("weight")
     if isinstance(module, Linear):
         return output.size * module.in_features                 # each output = dot product of length in
+    if isinstance(module, ConvTranspose2d) and args:            # weight (C_in, C_out/groups, kh, kw)
+        return int(np.prod(args[0].shape)) * int(np.prod(weight.shape[1:]))   # per input pixel: one kernel stamp
     if weight is not None and weight.ndim == 4:                  # conv: weight (O, C/groups, kh, kw)
         return output.size * int(np.prod(weight.shape[1:]))     # each output sums C/groups · kh · kw products
     if isinstance(module, MultiHeadAttention) and args:
