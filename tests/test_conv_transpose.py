@@ -181,3 +181,18 @@ def test_summary_counts_one_kernel_stamp_per_input_pixel():
     layer = nn.ConvTranspose2d(4, 6, 3, stride=2, groups=2)
     table = tn.summary(layer, (4, 5, 5), print_table=False)
     assert table.total_macs == (4 * 5 * 5) * (6 // 2) * 3 * 3          # input elements × C_out/groups × kh × kw
+
+
+def test_output_size_picks_the_output_padding_as_pytorch():
+    layer = nn.ConvTranspose2d(2, 3, 3, stride=2, padding=1).double()
+    x = random_array((1, 2, 4, 5), 0)
+    assert layer(tn.Tensor(x)).shape == (1, 3, 7, 9)
+    assert layer(tn.Tensor(x), output_size=(8, 10)).shape == (1, 3, 8, 10)      # output_padding (1, 1)
+    assert layer(tn.Tensor(x), output_size=(1, 3, 8, 9)).shape == (1, 3, 8, 9)
+    with pytest.raises(ValueError, match="valid sizes .* range from 7 to 8"):
+        layer(tn.Tensor(x), output_size=(9, 9))
+    torch = pytest.importorskip("torch")
+    theirs = torch.nn.ConvTranspose2d(2, 3, 3, stride=2, padding=1).double()
+    theirs.load_state_dict({k: torch.from_numpy(v) for k, v in layer.state_dict().items()})
+    expected = theirs(torch.from_numpy(x), output_size=(8, 10)).detach().numpy()
+    np.testing.assert_allclose(layer(tn.Tensor(x), output_size=(8, 10)).data, expected, rtol=1e-12, atol=1e-12)

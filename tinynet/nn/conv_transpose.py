@@ -49,9 +49,30 @@ class ConvTranspose2d(Module):
         weight_shape = (self.in_channels, self.out_channels // self.groups) + self.kernel_size
         _init_conv_parameters(self, weight_shape, self.out_channels, bias, dtype)
 
-    def forward(self, x):
-        return conv_transpose2d(x, self.weight, self.bias, self.stride, self.padding, self.output_padding,
+    def forward(self, x, output_size=None):
+        """``output_size`` ((H_out, W_out), or a full (N, C, H_out, W_out)) picks the output_padding that gives
+        that size, as PyTorch's ``forward(input, output_size)``: several sizes map back to x's size under the
+        strided conv, e.g. to match the skip connection of a U-Net."""
+        output_padding = self.output_padding if output_size is None else self._padding_for(x, output_size)
+        return conv_transpose2d(x, self.weight, self.bias, self.stride, self.padding, output_padding,
                                 self.groups, self.dilation)
+
+    def _padding_for(self, x, output_size):
+        """output_padding = output_size − smallest size, checked to lie in [0, stride) per axis (PyTorch's rule)."""
+        size = tuple(int(v) for v in output_size)[-2:]
+        if len(size) != 2 or getattr(x, "ndim", 0) != 4:
+            raise ValueError(f"ConvTranspose2d: output_size must end with (H_out, W_out) for a 4-D input, got "
+                             f"{output_size!r}")
+        padding = []
+        for n, want, k, s, p, d in zip(x.shape[2:], size, self.kernel_size, self.stride, self.padding,
+                                       self.dilation):
+            smallest = (n - 1) * s - 2 * p + d * (k - 1) + 1
+            if not smallest <= want < smallest + s:
+                raise ValueError(f"ConvTranspose2d: requested an output size of {size}, but valid sizes for an "
+                                 f"input of spatial size {tuple(x.shape[2:])} range from {smallest} to "
+                                 f"{smallest + s - 1} along each axis (stride {s})")
+            padding.append(want - smallest)
+        return tuple(padding)
 
     def extra_repr(self):
         text = f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, stride={self.stride}"
