@@ -40,10 +40,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..tensor import as_tensor, make_result
+from .. import functional as F           # the public F.im2col / F.col2im, looked up when called
+from ..tensor import Tensor, as_tensor, make_result
 from . import reference as R
-from .conv import _pair, conv_output_size
-from .conv import col2im, im2col          # the public F.col2im / F.im2col (NumPy arrays in, arrays out)
+from .conv import _pair
 
 __all__ = ["conv_transpose2d"]
 
@@ -71,14 +71,14 @@ def conv_transpose2d(x, weight, bias=None, stride=1, padding=0, output_padding=0
     X = _zero_extended(x.data, conv_size).reshape(N, G, Cg, conv_size[0] * conv_size[1])   # (N, G, C_in/G, L)
     W3 = weight.data.reshape(G, Cg, K)                               # (G, C_in/G, C_out/G·kh·kw)
     cols = np.matmul(W3.swapaxes(-1, -2), X)                         # Wᵀ x: (N, G, K, L), one column per pixel
-    y = col2im(cols.reshape(N, C_out * kh * kw, -1), out_shape, **window)   # stamp the columns onto the output
+    y = _array(F.col2im(cols.reshape(N, C_out * kh * kw, -1), out_shape, **window))   # stamp them onto y
     del cols
     if bias is not None:
         y += bias.data.reshape(C_out, 1, 1)
     inputs = (x, weight) if bias is None else (x, weight, bias)
 
     def backward(g):
-        G_cols = im2col(g, **window).reshape(N, G, K, -1)            # im2col(g): (N, G, K, L), col2im's adjoint
+        G_cols = _array(F.im2col(g, **window)).reshape(N, G, K, -1)  # im2col(g): (N, G, K, L), col2im's adjoint
         dx = dw = db = None
         if x.requires_grad:
             dx_conv = np.matmul(W3, G_cols)                          # W · im2col(g) = conv2d(g, W): (N, G, C_in/G, L)
@@ -130,8 +130,14 @@ def _transpose_geometry(x, weight, stride, padding, output_padding, groups, dila
                              f"dilation·(k − 1) + output_padding + 1 with H = {n}, stride {s}, padding {p}, "
                              f"dilation {d}, kernel {k}, output_padding {extra}; reduce the padding")
         out_size.append(size)
-        conv_size.append(conv_output_size(size, k, s, p, d))
+        conv_size.append(F.conv_output_size(size, k, s, p, d))
     return kernel, stride, padding, output_padding, dilation, tuple(out_size), tuple(conv_size)
+
+
+def _array(result):
+    """The NumPy array of an F.im2col / F.col2im result (given arrays, they compute on arrays; a Tensor result
+    is unwrapped: nothing here is recorded, the fused rule is array-only)."""
+    return result.data if isinstance(result, Tensor) else result
 
 
 def _zero_extended(x, size):

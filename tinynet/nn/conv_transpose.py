@@ -7,8 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..functional.conv import _pair
-from ..functional.conv_transpose import conv_transpose2d
+from ..functional.conv_transpose import _pair, conv_transpose2d
 from .conv import _check_positive, _init_conv_parameters
 from .module import Module
 
