@@ -140,8 +140,9 @@ def batch_norm(x, running_mean, running_var, weight=None, bias=None, training=Fa
     and constants in evaluation), as in PyTorch.
 
     The textbook version, built from differentiable ops, is ``tinynet.functional.reference.batch_norm``.
-    Speed notes: x is viewed as (N, C, M), M = H·W, so per-channel sums are over axes 0 and 2; sums of
-    products use ``np.einsum("ncm,ncm->c", ...)``, which makes no (N, C, M) temporary.
+    Speed notes: x is viewed as (N, C, M), M = H·W, so per-channel sums are over axes 0 and 2. They use
+    ``np.einsum`` ("ncm->c", and "ncm,ncm->c" for sums of products, which makes no (N, C, M) temporary): about
+    twice as fast as ``sum(axis=(0, 2))`` on small batches, where the per-call cost dominates.
     """
     x = as_tensor(x)
     weight, bias, running_mean, running_var = _batch_norm_arguments(x, weight, bias, running_mean, running_var,
@@ -152,7 +153,7 @@ def batch_norm(x, running_mean, running_var, weight=None, bias=None, training=Fa
     n = N * M                                           # values per channel
     X = x.data.reshape(N, C, M)
     if training:
-        mean = X.mean(axis=(0, 2))                                          # μ, (C,)
+        mean = np.einsum("ncm->c", X) / n                                   # μ, (C,)
         centered = X - mean[:, None]                                        # x - μ (a new array, ours)
         var = np.einsum("ncm,ncm->c", centered, centered) / n               # σ², biased, (C,)
         if running_mean is not None:
@@ -177,7 +178,7 @@ def batch_norm(x, running_mean, running_var, weight=None, bias=None, training=Fa
         if x.requires_grad:
             dx = G * w[:, None] if w is not None else G.copy()             # dx̂ = g ⊙ w, ours to modify
             if training:
-                mean_dx_hat = dx.sum(axis=(0, 2)) / n                       # mean(dx̂), (C,)
+                mean_dx_hat = np.einsum("ncm->c", dx) / n                   # mean(dx̂), (C,)
                 mean_dx_hat_x_hat = np.einsum("ncm,ncm->c", dx, x_hat) / n  # mean(dx̂ ⊙ x̂), (C,)
                 dx -= mean_dx_hat[:, None]
                 dx -= x_hat * mean_dx_hat_x_hat[:, None]
@@ -186,7 +187,7 @@ def batch_norm(x, running_mean, running_var, weight=None, bias=None, training=Fa
         if weight is not None and weight.requires_grad:
             dw = np.einsum("ncm,ncm->c", G, x_hat)                          # Σ g ⊙ x̂
         if bias is not None and bias.requires_grad:
-            db = G.sum(axis=(0, 2))                                         # Σ g
+            db = np.einsum("ncm->c", G)                                     # Σ g
         return tuple([dx] + [d for p, d in ((weight, dw), (bias, db)) if p is not None])
 
     # The reference sees the statistics this call used: in evaluation, copies of the running ones as they are now.
