@@ -18,7 +18,7 @@ from ..tensor import Tensor
 __all__ = ["clip_grad_norm_", "clip_grad_value_"]
 
 
-def clip_grad_norm_(parameters, max_norm, norm_type=2.0, error_if_nonfinite=False):
+def clip_grad_norm_(parameters, max_norm, norm_type=2.0, error_if_nonfinite=False, foreach=None):
     """Rescale all gradients together so that their total norm is at most ``max_norm``; return the total norm
     (measured before clipping) as a 0-d Tensor, as PyTorch does.
 
@@ -34,7 +34,8 @@ def clip_grad_norm_(parameters, max_norm, norm_type=2.0, error_if_nonfinite=Fals
     so the *direction* of the step is kept and only its length is capped (the 1e-6 is PyTorch's, against a
     division by zero). This is the usual remedy for exploding gradients: one bad batch can no longer throw the
     weights far away. Parameters whose ``grad`` is None are skipped. ``error_if_nonfinite=True`` raises when the
-    total norm is NaN or infinite (otherwise the gradients become NaN too, as in PyTorch).
+    total norm is NaN or infinite (otherwise the gradients become NaN too, as in PyTorch). ``foreach`` is
+    accepted for PyTorch's signature and ignored (there is one NumPy code path).
     """
     grads = _gradients("clip_grad_norm_", parameters)
     if not isinstance(max_norm, numbers.Real) or isinstance(max_norm, bool) or max_norm < 0:
@@ -59,10 +60,11 @@ def clip_grad_norm_(parameters, max_norm, norm_type=2.0, error_if_nonfinite=Fals
     return Tensor(np.array(total, dtype=dtype))
 
 
-def clip_grad_value_(parameters, clip_value):
+def clip_grad_value_(parameters, clip_value, foreach=None):
     """Clip every gradient entry into [-clip_value, clip_value], in place, as PyTorch's ``clip_grad_value_``.
 
     Unlike ``clip_grad_norm_`` this changes the direction of the step (each entry is capped on its own).
+    ``foreach`` is accepted for PyTorch's signature and ignored.
     """
     grads = _gradients("clip_grad_value_", parameters)
     if not isinstance(clip_value, numbers.Real) or isinstance(clip_value, bool) or clip_value < 0:
