@@ -17,6 +17,8 @@ from .tensor import Tensor, tensor  # first: tensor.py binds Tensor's methods to
 from . import diagnostics, functional, memory, nn, optim, training  # noqa: E402
 from .gradcheck import GradcheckError, gradcheck
 from .memory import keep_freed_memory
+from .ops.einsum import einsum
+from .ops.elementwise import maximum, minimum
 from .ops.shaping import concatenate, stack, where
 from .random import manual_seed
 from .serialization import load, save
@@ -28,4 +30,4 @@ __version__ = "0.1.0"
 
 __all__ = ["Tensor", "tensor", "no_grad", "enable_grad", "is_grad_enabled", "Tape", "gradcheck", "GradcheckError",
            "concatenate", "stack", "where", "manual_seed", "save", "load", "summary", "fit", "evaluate", "predict",
-           "keep_freed_memory", "functional", "nn", "optim", "training", "diagnostics", "memory"]
+           "maximum", "minimum", "einsum", "keep_freed_memory", "functional", "nn", "optim", "training", "diagnostics", "memory"]

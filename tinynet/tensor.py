@@ -332,3 +332,18 @@ Tensor.max = reductions.max
 Tensor.reshape = shaping.reshape             # x.reshape(2, 3) or x.reshape((2, 3))
 Tensor.transpose = shaping.transpose         # x.transpose(1, 0) or x.transpose((1, 0)); none given: reverse
 Tensor.contiguous = shaping.contiguous
+Tensor.__pos__ = elementwise.positive
+Tensor.sin = elementwise.sin
+Tensor.cos = elementwise.cos
+Tensor.log1p = elementwise.log1p
+Tensor.expm1 = elementwise.expm1
+Tensor.clip = elementwise.clip               # x.clip(min=None, max=None); clamp is the same function
+Tensor.clamp = elementwise.clamp
+Tensor.min = reductions.min
+Tensor.amin = reductions.amin
+Tensor.amax = reductions.amax
+Tensor.var = reductions.var                  # x.var(axis=None, *, correction=1, keepdims=False)
+Tensor.std = reductions.std
+Tensor.logsumexp = reductions.logsumexp
+Tensor.prod = reductions.prod
+Tensor.cumsum = reductions.cumsum            # x.cumsum(axis)
