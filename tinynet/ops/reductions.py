@@ -263,7 +263,8 @@ def logsumexp(x, axis=None, keepdims=False):
     else:
         m = x.data.max(axis=axes, keepdims=True)
         m = np.where(np.isfinite(m), m, 0)
-        y_kept = m + np.log(np.exp(x.data - m).sum(axis=axes, keepdims=True))
+        with np.errstate(divide="ignore"):                           # log(0) = -inf for an all -inf slice
+            y_kept = m + np.log(np.exp(x.data - m).sum(axis=axes, keepdims=True))
     empty_slice = y_kept == -np.inf                                   # every entry -inf: gradient 0
     y_shift = np.where(empty_slice, 0, y_kept)
 
