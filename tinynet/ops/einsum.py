@@ -174,7 +174,8 @@ def _contract(terms, output, arrays, sizes):
     for term, array in zip(terms, arrays):
         target = tuple(sizes[letter] for letter in term)
         full.append(array if array.shape == target else np.broadcast_to(array, target))
-    return np.einsum(",".join(terms) + "->" + output, *full, optimize=len(full) > 1)
+    result = np.einsum(",".join(terms) + "->" + output, *full, optimize=len(full) > 1)
+    return np.asarray(result)                                   # a 0-d result comes back as a NumPy scalar
 
 
 def _operand_gradient(k, g, operands, terms, output, sizes):
