@@ -164,9 +164,11 @@ def gelu(x, approximate="none"):
 # ---- leaky_relu, softplus, elu ------------------------------------------------------------------------------
 # Their rules work for an array g (ordinary backward) and for a Tensor g (a gradient to be differentiated again):
 # piecewise-constant factors stay arrays; smooth factors are recomputed from the input Tensor with tinynet ops.
+from ..autograd import differentiable_rules  # noqa: E402
 from ..ops.shaping import where  # noqa: E402
 
 __all__ += ["leaky_relu", "softplus", "elu"]
+differentiable_rules("leaky_relu", "softplus", "elu")
 
 
 def _activation_input(op, x):

@@ -46,9 +46,11 @@ import string
 
 import numpy as np
 
+from ..autograd import differentiable_rules
 from ..tensor import Tensor, as_tensor, make_result
 
 __all__ = ["einsum"]
+differentiable_rules("einsum")              # its rule is einsum again, on a Tensor g as on an array g
 
 _LETTERS = string.ascii_uppercase + string.ascii_lowercase     # the implicit output's order, as NumPy's
 
