@@ -166,3 +166,17 @@ def test_second_derivative_of_a_bilinear_form():
     direction = random_array((3,), 12)
     dx.backward(direction)
     np.testing.assert_allclose(x.grad, (a + a.T) @ direction)
+
+
+# ---- second derivatives: tn.gradgradcheck (finite differences of the recorded first derivative) --------------
+@pytest.mark.parametrize("equation, shapes", NAMED, ids=[e or "empty" for e, _ in NAMED])
+def test_gradgradcheck_named_equations(equation, shapes):
+    operands = [random_array(shape, k) for k, shape in enumerate(shapes)]
+    tn.gradgradcheck(lambda *ts: tn.einsum(equation, *ts) * tn.einsum(equation, *ts), operands)
+
+
+@given(case=equations(), seed=seeds())
+def test_gradgradcheck_random_equations(case, seed):
+    equation, shapes = case
+    operands = [random_array(shape, seed + k) for k, shape in enumerate(shapes)]
+    tn.gradgradcheck(lambda *ts: tn.einsum(equation, *ts), operands)

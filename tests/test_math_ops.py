@@ -291,3 +291,29 @@ def test_tensor_g_of_a_smooth_rule_records_its_dependence_on_x():
         (dx,) = x.sin()._entry.backward(tn.Tensor(g))
     dx.backward(np.ones(5))
     np.testing.assert_allclose(x.grad, -g * np.sin(x.data), rtol=1e-12)
+
+
+# ---- second derivatives: tn.gradgradcheck (finite differences of the recorded first derivative) --------------
+UNARY = [
+    ("sin", lambda t: t.sin()), ("cos", lambda t: t.cos()), ("log1p", lambda t: (t * t).log1p()),
+    ("expm1", lambda t: t.expm1()), ("clip", lambda t: t.clip(-0.5, 0.5) * t),
+    ("clamp_max", lambda t: t.clamp(max=0.3) * t.sin()),
+    ("leaky_relu", lambda t: F.leaky_relu(t, 0.2) * t), ("softplus", lambda t: F.softplus(t, 2.0, 2.0)),
+    ("softplus_default", lambda t: F.softplus(t)), ("elu", lambda t: F.elu(t, 0.5)),
+]
+
+
+@pytest.mark.parametrize("name, op", UNARY, ids=[name for name, _ in UNARY])
+@given(x=arrays(shapes(max_dims=2, max_side=3), away_from_zero=1e-2))
+def test_gradgradcheck_unary(name, op, x):
+    x = np.where(np.abs(np.abs(x) - 0.5) < 1e-2, x * 1.1, x)       # clip's bounds: no kink within the step
+    x = np.where(np.abs(x - 0.3) < 1e-2, x + 0.05, x)
+    x = np.where(np.abs(x - 1.0) < 1e-2, x + 0.05, x)               # softplus(β=2, threshold=2) switches at 1
+    tn.gradgradcheck(op, [x])
+
+
+@pytest.mark.parametrize("op", [tn.maximum, tn.minimum])
+@given(shape_pair=broadcastable_shapes(max_dims=2, max_side=3), seed=seeds())
+def test_gradgradcheck_maximum_minimum(op, shape_pair, seed):
+    a, b = _pair(*shape_pair, seed)
+    tn.gradgradcheck(lambda s, t: op(s, t) * s, [a.data, b.data])

@@ -278,3 +278,38 @@ def test_tensor_g_of_prod_records_the_second_derivative():
     np.testing.assert_allclose(dx.data, [15.0, 10.0, 6.0])
     dx.backward(np.array([1.0, 0.0, 0.0]))                      # row 0 of the Hessian
     np.testing.assert_allclose(x.grad, [0.0, 5.0, 3.0])
+
+
+# ---- second derivatives: tn.gradgradcheck (finite differences of the recorded first derivative) --------------
+@st.composite
+def small_shape_and_axis(draw):
+    shape, axis = draw(shape_and_axis())
+    return tuple(s if s <= 3 else 3 for s in shape[:2]), None if not isinstance(axis, int) or axis >= 2 or \
+        axis < -min(len(shape), 2) else axis
+
+
+@given(case=small_shape_and_axis(), keepdims=st.booleans(), seed=seeds())
+def test_gradgradcheck_min_var_std_logsumexp(case, keepdims, seed):
+    shape, axis = case
+    x = separated_array(shape, seed)
+    tn.gradgradcheck(lambda t: t.min(axis, keepdims) * t.sum(), [x])
+    tn.gradgradcheck(lambda t: t.logsumexp(axis, keepdims), [x])
+    n = x.size if axis is None or shape == () else shape[axis]
+    if n > 1:
+        tn.gradgradcheck(lambda t: t.var(axis, keepdims=keepdims), [x])
+        tn.gradgradcheck(lambda t: t.std(axis, correction=0, keepdims=keepdims), [x])
+
+
+@given(case=small_shape_and_axis(), keepdims=st.booleans(), seed=seeds(), zero=st.booleans())
+def test_gradgradcheck_prod(case, keepdims, seed, zero):
+    shape, axis = case
+    x = random_array(shape, seed, away_from_zero=0.3)
+    if zero:
+        x.flat[0] = 0.0                                        # prod is a polynomial: smooth through a zero
+    tn.gradgradcheck(lambda t: t.prod(axis, keepdims), [x])
+
+
+@given(shape=shapes(min_dims=1, max_dims=2, max_side=3), data=st.data(), seed=seeds())
+def test_gradgradcheck_cumsum(shape, data, seed):
+    axis = data.draw(st.integers(-len(shape), len(shape) - 1))
+    tn.gradgradcheck(lambda t: t.cumsum(axis) * t, [random_array(shape, seed)])

@@ -166,6 +166,7 @@ def gelu(x, approximate="none"):
 # piecewise-constant factors stay arrays; smooth factors are recomputed from the input Tensor with tinynet ops.
 from ..autograd import differentiable_rules  # noqa: E402
 from ..ops.shaping import where  # noqa: E402
+from ..tensor import Tensor  # noqa: E402
 
 __all__ += ["leaky_relu", "softplus", "elu"]
 differentiable_rules("leaky_relu", "softplus", "elu")
@@ -222,7 +223,7 @@ def softplus(x, beta=1.0, threshold=20.0):
     sigma = np.where(z >= 0, 1, e) / (1 + e)                 # σ(βx), the stable sigmoid of ops/elementwise.py
 
     def backward(g):
-        if type(g) is np.ndarray:
+        if not isinstance(g, Tensor):                   # an array g: the ordinary backward
             return (np.where(linear, g, g * sigma),)
         return (where(linear, g, g * elementwise.sigmoid(x * beta)),)
 
@@ -245,7 +246,7 @@ def elu(x, alpha=1.0):
     y = np.where(positive, x.data, alpha * np.expm1(negative_part))
 
     def backward(g):
-        if type(g) is np.ndarray:
+        if not isinstance(g, Tensor):                   # an array g: the ordinary backward
             return (g * np.where(positive, 1, alpha * np.exp(negative_part)),)
         slope = where(positive, 1.0, elementwise.exp(where(positive, 0.0, x)) * alpha)
         return (g * slope,)

@@ -198,11 +198,11 @@ def _operand_gradient(k, g, operands, terms, output, sizes):
             renamed += letter
     in_terms = [output] + [terms[j] for j in range(len(terms)) if j != k] + deltas
     ones = [letter for letter in renamed if letter not in "".join(in_terms)]  # letters only A_k had
-    dtype = g.dtype if type(g) is np.ndarray else g.data.dtype
+    dtype = g.dtype
     constants = [np.eye(sizes[d[0]], dtype=dtype) for d in deltas] + [np.ones(sizes[o], dtype=dtype) for o in ones]
     others = [operands[j] for j in range(len(operands)) if j != k]
     in_terms += ones
-    if type(g) is np.ndarray:
+    if not isinstance(g, Tensor):                               # an array g: the ordinary backward
         grad = _contract(in_terms, renamed, [g] + [t.data for t in others] + constants, gradient_sizes)
     else:
         grad = einsum(",".join(in_terms) + "->" + renamed, g, *others, *constants)

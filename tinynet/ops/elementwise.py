@@ -104,8 +104,8 @@ def _float_tensor(op, x):
 
 
 def _is_array(g):
-    """True when g is a plain NumPy array (ordinary backward); False for a Tensor g (a gradient to record)."""
-    return type(g) is np.ndarray
+    """True when g is a NumPy array or scalar (ordinary backward); False for a Tensor g (a gradient to record)."""
+    return not isinstance(g, Tensor)
 
 
 def sin(x):

@@ -130,8 +130,8 @@ differentiable_rules("min", "var", "std", "logsumexp", "prod", "cumsum")
 
 
 def _is_array(g):
-    """True when g is a plain NumPy array (ordinary backward); False for a Tensor g (a gradient to record)."""
-    return type(g) is np.ndarray
+    """True when g is a NumPy array or scalar (ordinary backward); False for a Tensor g (a gradient to record)."""
+    return not isinstance(g, Tensor)
 
 
 def _reduction_input(op, x, need_float=False):
