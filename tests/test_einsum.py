@@ -34,6 +34,7 @@ NAMED = [
     ("ij,jk,kl->il", [(2, 3), (3, 2), (2, 2)]),
     ("i,->i", [(3,), ()]),                      # a 0-d operand
     ("", [()]),
+    ("ij , jk -> ik", [(2, 3), (3, 4)]),         # spaces between subscripts
 ]
 
 
@@ -121,6 +122,7 @@ def test_operands_as_a_list_dtype_and_the_same_tensor_twice():
     ("i1->i", [(2, 2)], "invalid subscript '1'"),
     ("i..j->ij", [(2, 3)], "invalid subscript '.' outside an ellipsis"),
     ("ij->i->j", [(2, 2)], "at most one '->'"),
+    (". . .i->i", [(2, 2)], "without spaces inside"),
     ("ijk->i", [(2, 3)], r"operand 0 has shape \(2, 3\) \(2 axes\) but its term 'ijk'"),
     ("i->i", [(2, 3)], "names 1"),
     ("ii->i", [(2, 3)], "repeats subscript 'i' with sizes 2 and 3"),

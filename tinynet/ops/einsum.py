@@ -42,6 +42,7 @@ operands, which contracts pairwise with BLAS instead of one nested loop.
 """
 from __future__ import annotations
 
+import re
 import string
 
 import numpy as np
@@ -109,7 +110,9 @@ def _split_term(term, equation):
 def _parse(equation, shapes):
     """The equation with every '...' replaced by letters: (one subscript string per operand, the output's
     subscripts, the size of every letter after broadcasting)."""
-    compact = equation.replace(" ", "")
+    if re.search(r"\.\s+\.", equation):
+        raise ValueError(f"einsum: an ellipsis is written '...' without spaces inside, got {equation!r}")
+    compact = equation.replace(" ", "")                         # spaces may stand between subscripts, as PyTorch
     lhs, arrow, rhs = compact.partition("->")
     if "->" in rhs:
         raise ValueError(f"einsum: the equation {equation!r} must have at most one '->' (inputs->output)")

@@ -172,7 +172,8 @@ def min(x, axis=None, keepdims=False):
     y = x.data.min(axis=axes, keepdims=keepdims)
     kept_shape = _kept_shape(x.shape, axes)
     mask = x.data == y.reshape(kept_shape)
-    weight = mask / mask.sum(axis=axes, keepdims=True)              # 1/count on the minima, 0 elsewhere
+    with np.errstate(invalid="ignore"):                             # a NaN slice has no minimum entry: NaN
+        weight = mask / mask.sum(axis=axes, keepdims=True)          # 1/count on the minima, 0 elsewhere
     if x.data.dtype.kind == "f":
         weight = weight.astype(x.data.dtype)
 
