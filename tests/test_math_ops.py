@@ -72,10 +72,12 @@ def test_integer_input_computes_in_float32():
     np.testing.assert_allclose(y.data, np.sin([0, 1, 2]), rtol=1e-6)
 
 
-def test_smooth_elementwise_refuse_non_numbers():
-    for op in (elementwise.sin, elementwise.log1p):
-        with pytest.raises(TypeError):
-            op("a string")
+@pytest.mark.parametrize("op", [elementwise.sin, elementwise.cos, elementwise.log1p, elementwise.expm1])
+def test_smooth_elementwise_refuse_non_numbers(op):
+    with pytest.raises(TypeError, match=f"{op.__name__}: expected a Tensor or numbers, got str"):
+        op("a string")
+    with pytest.raises(TypeError, match=f"{op.__name__}: expected a floating-point tensor, got dtype <U1"):
+        op(np.array(["a", "b"]))
 
 
 # ---- clip / clamp ---------------------------------------------------------------------------------------------

@@ -205,6 +205,17 @@ def test_prod_gradcheck_through_a_zero(seed, zero_at):
     check_op(lambda t: t.prod(axis=0), lambda a: np.prod(a, axis=0), x)
 
 
+def test_prod_bad_input():
+    with pytest.raises(ValueError, match="prod: axis 2 is out of range"):
+        tn.tensor(np.ones((2, 3))).prod(axis=2)
+    with pytest.raises(ValueError, match=r"prod: repeated axis in \(0, 0\)"):
+        tn.tensor(np.ones((2, 3))).prod(axis=(0, 0))
+    with pytest.raises(TypeError, match="prod: needs a numeric tensor, got dtype <U1"):
+        tn.ops.reductions.prod(np.array(["a"]))
+    with pytest.raises(TypeError, match="cumsum: expected a Tensor or numbers, got str"):
+        tn.ops.reductions.cumsum("abc", 0)
+
+
 def test_prod_over_an_empty_axis_is_one():
     x = tn.tensor(np.ones((2, 0)), requires_grad=True)
     y = x.prod(axis=1)

@@ -95,7 +95,10 @@ differentiable_rules("sin", "cos", "log1p", "expm1", "clip", "maximum", "minimum
 
 def _float_tensor(op, x):
     """``x`` as a floating-point Tensor: integers and bools compute in float32, as PyTorch's float functions do."""
-    x = as_tensor(x)                  # lists and numbers become float32; other objects are a TypeError
+    try:
+        x = as_tensor(x)              # lists and numbers become float32
+    except (TypeError, ValueError) as error:
+        raise TypeError(f"{op}: expected a Tensor or numbers, got {type(x).__name__} ({error})") from None
     if x.data.dtype.kind in "biu":
         return Tensor._wrap(x.data.astype(np.float32))
     if x.data.dtype.kind != "f":

@@ -135,7 +135,10 @@ def _is_array(g):
 
 
 def _reduction_input(op, x, need_float=False):
-    x = as_tensor(x)
+    try:
+        x = as_tensor(x)
+    except (TypeError, ValueError) as error:
+        raise TypeError(f"{op}: expected a Tensor or numbers, got {type(x).__name__} ({error})") from None
     kinds = "f" if need_float else "biuf"
     if x.data.dtype.kind not in kinds:
         expected = "floating-point" if need_float else "numeric"
