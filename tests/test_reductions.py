@@ -65,7 +65,8 @@ def test_amin_and_amax(case, seed):
     shape, axis = case
     x = separated_array(shape, seed)
     check_op(lambda t: t.amin(axis), lambda a: np.amin(a, axis=numpy_axis(axis, shape)), x)
-    check_op(lambda t: t.amax(axis, keepdims=True), lambda a: np.amax(a, axis=numpy_axis(axis, shape), keepdims=True), x)
+    check_op(lambda t: t.amax(axis, keepdims=True),
+             lambda a: np.amax(a, axis=numpy_axis(axis, shape), keepdims=True), x)
 
 
 def test_min_ties_split_the_gradient_like_max():

@@ -30,6 +30,7 @@ from .training import evaluate, fit, predict
 
 __version__ = "0.1.0"
 
-__all__ = ["Tensor", "tensor", "grad", "no_grad", "enable_grad", "is_grad_enabled", "Tape", "gradcheck", "gradgradcheck", "GradcheckError",
-           "concatenate", "stack", "where", "transpose", "permute", "broadcast_to", "manual_seed", "save", "load", "summary", "fit", "evaluate", "predict",
-           "maximum", "minimum", "einsum", "keep_freed_memory", "functional", "nn", "optim", "training", "diagnostics", "memory"]
+__all__ = ["Tensor", "tensor", "grad", "no_grad", "enable_grad", "is_grad_enabled", "Tape", "gradcheck",
+           "gradgradcheck", "GradcheckError", "concatenate", "stack", "where", "transpose", "permute", "broadcast_to",
+           "maximum", "minimum", "einsum", "manual_seed", "save", "load", "summary", "fit", "evaluate", "predict",
+           "keep_freed_memory", "functional", "nn", "optim", "training", "diagnostics", "memory"]
