@@ -337,11 +337,13 @@ def make_result(op, data, inputs, backward, reference=None):
     out.grad = None
     out._entry = None
     out.requires_grad = False
-    if _state.grad_enabled:
+    if not tape._threads_without_grad or _state.grad_enabled:     # (see tape.is_grad_enabled)
         for t in inputs:
             if t.requires_grad:
                 out.requires_grad = True
-                out._entry = _Entry(op, inputs, backward, data, reference)
+                out._entry = _Entry(op, inputs, backward, data)
+                if reference is not None:
+                    out._entry.reference = reference
                 break
     return out
 
