@@ -60,7 +60,9 @@ def einsum(equation, *operands):
     """y = einsum(equation, *operands): Σ over the letters not in the output of the product of the operands.
 
     ``equation`` as in ``np.einsum`` / ``torch.einsum``, e.g. ``"ij,jk->ik"``, ``"ii->"``, ``"...ij,...jk"``;
-    the operands may also be given as one list, as PyTorch allows. Backward (derived in the module docstring):
+    the operands may also be given as one list, as PyTorch allows. Shapes: each term names its operand's axes
+    (``...`` the leading ones that are left); y has one axis per output letter, of that letter's (broadcast) size.
+    Backward (derived in the module docstring), with s_k the subscripts of operand A_k:
         dA_k = einsum("out, s_j (j ≠ k) -> s_k", g, the other operands),
     with a Kronecker delta for each repeated letter of s_k, a ones vector for each letter only s_k has, and a
     sum over the axes where A_k was broadcast.
