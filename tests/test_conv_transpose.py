@@ -196,3 +196,12 @@ def test_output_size_picks_the_output_padding_as_pytorch():
     theirs.load_state_dict({k: torch.from_numpy(v) for k, v in layer.state_dict().items()})
     expected = theirs(torch.from_numpy(x), output_size=(8, 10)).detach().numpy()
     np.testing.assert_allclose(layer(tn.Tensor(x), output_size=(8, 10)).data, expected, rtol=1e-12, atol=1e-12)
+
+
+def test_an_empty_batch_gives_an_empty_output_and_zero_weight_gradient():
+    x = tn.Tensor(np.zeros((0, 2, 3, 3)), requires_grad=True)
+    w = tn.Tensor(random_array((2, 3, 2, 2), 0), requires_grad=True)
+    y = F.conv_transpose2d(x, w, stride=2)
+    y.backward(np.zeros(y.shape))
+    assert y.shape == (0, 3, 6, 6) and x.grad.shape == (0, 2, 3, 3)
+    np.testing.assert_array_equal(w.grad, 0.0)

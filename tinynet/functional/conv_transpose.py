@@ -3,8 +3,8 @@ as a layer of its own to go *up* in resolution (decoders, U-Nets, GAN generators
 
 The idea in one line
 --------------------
-conv2d with weight W maps an image z (N, C_out, H', W') to x (N, C_in, H, W) by x = W · im2col(z) (per image and
-group: im2col unfolds the windows, the matrix W of shape (C_in, C_out·kh·kw) mixes them). Its transpose, the
+conv2d with weight W maps an image z (N, C_out, H_out, W_out) to x (N, C_in, H, W) by x = W · im2col(z) (per image
+and group: im2col unfolds the windows, the matrix W of shape (C_in, C_out·kh·kw) mixes them). Its transpose, the
 map that conv2d's backward applies to a gradient, goes the other way:
 
     y = col2im(Wᵀ x)            x (N, C_in, H, W)  ->  y (N, C_out, H_out, W_out)
@@ -14,8 +14,8 @@ kh x kw window of the output it belongs to: every input pixel *stamps* a copy of
 onto the output, at stride s apart; where stamps overlap they add up. That is why a stride-2 transposed conv
 doubles the resolution. Written out (x is 0 outside the input; sums over every index that lands there)::
 
-    y[n, g·C_out/G + o, r·s_h + i·d_h − p_h, q·s_w + j·d_w − p_w]
-        += Σ_c x[n, g·C_in/G + c, r, q] · W[g·C_in/G + c, o, i, j]
+    y[n, g·C_out/groups + o, r·s_h + i·d_h − p_h, q·s_w + j·d_w − p_w]
+        += Σ_c x[n, g·C_in/groups + c, r, q] · W[g·C_in/groups + c, o, i, j]        (g: the group)
 
 Shapes (PyTorch's layout): weight (C_in, C_out/groups, kh, kw) — the layout of the conv2d it transposes, whose
 weight is (out = C_in, in/groups = C_out/groups, kh, kw) — bias (C_out,), and
@@ -26,11 +26,12 @@ Several output sizes map back to the same H under the forward conv (its floor di
 ``output_padding`` (< stride or < dilation) picks the larger ones by adding rows/columns at the bottom/right.
 
 Backward (g = dL/dy (N, C_out, H_out, W_out)): y = col2im(Wᵀ x) is linear in x and in W, and im2col is col2im's
-adjoint, so with G = im2col(g) viewed as (N, groups, C_out/G·kh·kw, H·W) and X = x as (N, groups, C_in/G, H·W):
+adjoint. With K = C_out/groups·kh·kw, g_cols = im2col(g) viewed as (N, groups, K, H·W) and X = x viewed as
+(N, groups, C_in/groups, H·W), per group:
 
-    dx = W · im2col(g)             (C_in/G, C_out/G·kh·kw)·(C_out/G·kh·kw, H·W) per image and group
+    dx = W · g_cols                (C_in/groups, K)·(K, H·W) per image
        = conv2d(g, W, stride, padding, dilation, groups)       — the forward conv itself, applied to g
-    dW = Σ_n X[n] · G[n]ᵀ          (C_in/G, H·W)·(H·W, C_out/G·kh·kw) per group, summed over the images
+    dW = Σ_n X[n] · g_cols[n]ᵀ     (C_in/groups, H·W)·(H·W, K), summed over the images
     db = Σ_{n, r, q} g[n, o, r, q]
 
 The textbook version, ``tinynet.functional.reference.conv_transpose2d``, is the other classic picture: insert
@@ -60,32 +61,32 @@ def conv_transpose2d(x, weight, bias=None, stride=1, padding=0, output_padding=0
         x, weight, stride, padding, output_padding, groups, dilation)
     N, C_in, H, W = x.shape
     _, Og, kh, kw = weight.shape
-    G, Cg, C_out = groups, C_in // groups, Og * groups
+    Cg, C_out = C_in // groups, Og * groups                          # input channels per group, output channels
     K = Og * kh * kw                                                 # rows of one group's columns
+    L = conv_size[0] * conv_size[1]                                  # one column per (zero-extended) pixel
     bias = _checked_bias(bias, C_out, x.dtype)
     out_shape = (N, C_out) + out_size
     window = dict(kernel_size=kernel, stride=stride, padding=padding, dilation=dilation)
 
     # With output_padding >= stride (allowed when it is < dilation), conv2d of a y this size has more outputs
     # (conv_size) than x has pixels: those extra positions stamp nothing, so x is taken as 0 there.
-    X = _zero_extended(x.data, conv_size).reshape(N, G, Cg, conv_size[0] * conv_size[1])   # (N, G, C_in/G, L)
-    W3 = weight.data.reshape(G, Cg, K)                               # (G, C_in/G, C_out/G·kh·kw)
-    cols = np.matmul(W3.swapaxes(-1, -2), X)                         # Wᵀ x: (N, G, K, L), one column per pixel
-    y = _array(F.col2im(cols.reshape(N, C_out * kh * kw, -1), out_shape, **window))   # stamp them onto y
+    X = _zero_extended(x.data, conv_size).reshape(N, groups, Cg, L)    # (N, groups, C_in/groups, L)
+    W3 = weight.data.reshape(groups, Cg, K)                          # (groups, C_in/groups, K)
+    cols = np.matmul(W3.swapaxes(-1, -2), X)                         # Wᵀ x: (N, groups, K, L), a column per pixel
+    y = _array(F.col2im(cols.reshape(N, C_out * kh * kw, L), out_shape, **window))    # stamp them onto y
     del cols
     if bias is not None:
         y += bias.data.reshape(C_out, 1, 1)
     inputs = (x, weight) if bias is None else (x, weight, bias)
 
     def backward(g):
-        G_cols = _array(F.im2col(g, **window)).reshape(N, G, K, -1)  # im2col(g): (N, G, K, L), col2im's adjoint
+        g_cols = _array(F.im2col(g, **window)).reshape(N, groups, K, L)    # (N, groups, K, L): col2im's adjoint
         dx = dw = db = None
         if x.requires_grad:
-            dx_conv = np.matmul(W3, G_cols)                          # W · im2col(g) = conv2d(g, W): (N, G, C_in/G, L)
-            dx = dx_conv.reshape((N, C_in) + conv_size)[:, :, :H, :W]
-            dx = np.ascontiguousarray(dx)
+            dx_conv = np.matmul(W3, g_cols)                          # W · im2col(g) = conv2d(g, W), (N, C_in, L)
+            dx = np.ascontiguousarray(dx_conv.reshape((N, C_in) + conv_size)[:, :, :H, :W])
         if weight.requires_grad:
-            dw = np.matmul(X, G_cols.swapaxes(-1, -2)).sum(axis=0).reshape(weight.shape)   # Σ_n X Gᵀ
+            dw = np.matmul(X, g_cols.swapaxes(-1, -2)).sum(axis=0).reshape(weight.shape)   # Σ_n X g_colsᵀ
         if bias is not None and bias.requires_grad:
             db = np.einsum("nohw->o", g)                             # Σ over images and pixels
         return (dx, dw) if bias is None else (dx, dw, db)
