@@ -104,3 +104,12 @@ def test_second_derivatives_through_the_reference(case):
     the output multiplied by itself so that something nonzero has to come out right too."""
     weight, indices, padding_idx, _ = case
     tn.gradgradcheck(lambda w: F.embedding(indices, w, padding_idx=padding_idx) ** 2, [weight])
+
+
+def test_backward_uses_the_indices_of_the_forward_pass():
+    indices = np.array([0, 1])
+    w = tn.Tensor(np.zeros((3, 2)), requires_grad=True)
+    y = F.embedding(indices, w)
+    indices[:] = 2                                        # the caller reuses its array before backward
+    y.backward(np.ones((2, 2)))
+    np.testing.assert_array_equal(w.grad, [[1, 1], [1, 1], [0, 0]])

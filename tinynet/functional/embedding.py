@@ -59,8 +59,9 @@ def embedding(indices, weight, padding_idx=None):
 
 
 def _index_array(indices):
-    """The indices as an integer NumPy array (a Tensor, an array, a list or an int), or a TypeError."""
-    array = np.asarray(indices.data if isinstance(indices, Tensor) else indices)
+    """The indices as an integer NumPy array (a Tensor, an array, a list or an int), or a TypeError. A copy:
+    backward reads them later, and the caller's array may have changed by then."""
+    array = np.array(indices.data if isinstance(indices, Tensor) else indices)
     if array.dtype.kind not in "iu":
         raise TypeError(f"embedding: indices must be integers (e.g. dtype int64), got dtype {array.dtype}")
     return array
