@@ -9,7 +9,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
+from hypothesis import given, strategies as st
 
 from demos import deep_vs_residual as demo
 
@@ -176,6 +178,19 @@ def test_batchnorm_keeps_the_plain_gradient_and_trains(quick):
     assert race["plain"]["losses"][-1] > 0.6
     for (d, p, b, r), row in zip(rows, results["batchnorm"]["rows"]):
         assert f"{row['batchnorm']:.2e}" == f"{b:.2e}" and row["depth"] == d
+
+
+@given(depth=st.integers(2, 32), width=st.sampled_from([8, 16, 32]), batch=st.sampled_from([8, 64]),
+       seed=st.integers(0, 2**16))
+def test_batchnorm_keeps_the_sigmoid_stack_gradient_within_a_factor_20(depth, width, batch, seed):
+    """What [7] shows, as a property over random stacks (measured, not a theorem: 0.19 to 7 over a sweep of
+    96 stacks): with BatchNorm in training mode the plain sigmoid stack's ‖∂L/∂x_0‖ / ‖∂L/∂x_L‖ stays in
+    [1/20, 20], whatever the depth, where without it the ratio is below Π s‖W_l‖₂."""
+    linears = demo.make_linears(depth, width, "sigmoid", seed)
+    rng = np.random.default_rng(seed)
+    x, g = rng.standard_normal((batch, width)), rng.standard_normal((batch, width))
+    ratio = demo.gradient_flow(demo.batchnorm_stack(linears, "sigmoid"), x, grad_output=g).ratio
+    assert 1 / 20 < ratio < 20
 
 
 def test_options_change_what_is_run():
