@@ -248,8 +248,8 @@ def test_conv2d_takes_the_same_size_path_exactly_when_the_output_has_the_input_s
     """The shifted-add col2im must really run for 'same' convolutions (and only for them), or the tests above
     would check the strided path twice."""
     calls = []
-    original = conv_module._col2im_same_size
-    monkeypatch.setattr(conv_module, "_col2im_same_size", lambda *args: calls.append(1) or original(*args))
+    original = conv_module.col2im_same_size
+    monkeypatch.setattr(conv_module, "col2im_same_size", lambda *args: calls.append(1) or original(*args))
     x = tn.Tensor(random_array((2, 3, 5, 4), 0), requires_grad=True)
     F.conv2d(x, tn.Tensor(random_array((4, 3, 3, 3), 1)), padding=padding).sum().backward()
     assert bool(calls) == same_size
@@ -448,8 +448,6 @@ def test_bad_window_arguments(kwargs, error, pattern):
 
 
 def test_im2col_col2im_argument_errors():
-    with pytest.raises(TypeError, match="NumPy arrays, got a Tensor"):
-        F.im2col(tn.Tensor(np.zeros((1, 1, 3, 3))), 2)
     with pytest.raises(ValueError, match=r"cols has shape \(1, 4, 5\).*columns of shape \(1, 4, 4\)"):
         F.col2im(np.zeros((1, 4, 5)), (1, 1, 3, 3), 2)
     with pytest.raises(TypeError, match="kernel_size must be an int or a pair"):

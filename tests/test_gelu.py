@@ -10,7 +10,7 @@ from hypothesis import given, strategies as st
 import tinynet as tn
 from tinynet import functional as F
 from tinynet import nn
-from tinynet.functional.activations import erf, erfc
+from tinynet.functional.erf import erf_array as erf, erfc_array as erfc
 from tinynet.testing import arrays, check_op, random_array, seeds
 
 

@@ -21,6 +21,7 @@ from .ops.shaping import concatenate, stack, where
 from .random import manual_seed
 from .serialization import load, save
 from .summary import summary
+from .functional.reference_mode import use_reference
 from .tape import Tape, enable_grad, is_grad_enabled, no_grad
 from .training import evaluate, fit, predict
 
@@ -28,4 +29,4 @@ __version__ = "0.1.0"
 
 __all__ = ["Tensor", "tensor", "no_grad", "enable_grad", "is_grad_enabled", "Tape", "gradcheck", "GradcheckError",
            "concatenate", "stack", "where", "manual_seed", "save", "load", "summary", "fit", "evaluate", "predict",
-           "keep_freed_memory", "functional", "nn", "optim", "training", "diagnostics", "memory"]
+           "keep_freed_memory", "use_reference", "functional", "nn", "optim", "training", "diagnostics", "memory"]

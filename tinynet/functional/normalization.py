@@ -6,12 +6,16 @@ import numbers
 import numpy as np
 
 from ..tensor import as_tensor, make_result
+from . import reference as R
+from .reference_mode import reference_is_on
 
 __all__ = ["layer_norm"]
 
 
 def layer_norm(x, normalized_shape, weight=None, bias=None, eps=1e-5):
     """y = (x - μ) / √(σ² + ε) · w + b, with μ, σ² the mean and (biased) variance over the last axes.
+
+    Reference: `R.layer_norm`.
 
     Shapes: x (*, *normalized_shape), e.g. (N, L, E) with normalized_shape (E,); weight and bias have shape
     normalized_shape; y has x's shape. Below, one "row" is one slice over the normalized axes, with n entries;
@@ -33,7 +37,7 @@ def layer_norm(x, normalized_shape, weight=None, bias=None, eps=1e-5):
     Reading it: the gradient loses its component along the all-ones direction (shifting a row does not change
     x̂) and along x̂ (scaling a row does not change x̂ either, up to ε).
 
-    The code views x as a matrix X (R, n), one row per normalized slice, so every "per row" quantity is an
+    Speed: the code views x as a matrix X (R, n), one row per normalized slice, so every "per row" quantity is an
     (R, 1) column. Row sums of products, Σⱼ aⱼ bⱼ, use ``np.einsum("ij,ij->i", a, b)``, which makes no (R, n)
     temporary: memory traffic, not arithmetic, is what a layer norm costs.
     """
@@ -55,16 +59,17 @@ def layer_norm(x, normalized_shape, weight=None, bias=None, eps=1e-5):
             raise TypeError(f"layer_norm: {label} has dtype {p.dtype} but the input has dtype {x.dtype}; "
                             f"they must match (convert one, e.g. module.to(np.float64))")
     eps = float(eps)
+    if reference_is_on():
+        return R.layer_norm(x, shape, weight, bias, eps)
     n = int(np.prod(shape))                                 # entries per row
     rows = int(np.prod(x.shape[:x.ndim - len(shape)]))      # R: how many rows
     X = x.data.reshape(rows, n)                             # (R, n): the computation is on rows
 
     mu = X.mean(axis=1, keepdims=True)                      # (R, 1)
-    xc = X - mu                                             # x - μ (a new array, ours to modify)
-    var = np.einsum("ij,ij->i", xc, xc)[:, None] / n        # σ² = mean (x - μ)², biased as PyTorch; no (R, n) temp
+    centered = X - mu                                       # x - μ (a new array, ours to modify)
+    var = np.einsum("ij,ij->i", centered, centered)[:, None] / n   # σ² = mean (x - μ)², biased; no (R, n) temp
     r = 1.0 / np.sqrt(var + eps)                            # (R, 1): 1/√(σ² + ε)
-    x_hat = xc
-    x_hat *= r                                              # x̂, in place on our own copy
+    x_hat = np.multiply(centered, r, out=centered)          # x̂, written over x - μ (no longer needed)
     w = None if weight is None else weight.data.reshape(n)
     y = x_hat * w if w is not None else x_hat.copy()        # a copy keeps x̂ private from the user
     if bias is not None:
@@ -73,25 +78,38 @@ def layer_norm(x, normalized_shape, weight=None, bias=None, eps=1e-5):
     inputs = (x,) + tuple(p for p in (weight, bias) if p is not None)
 
     def backward(g):
-        # Shapes as in the forward pass: G = g as (R, n). Two (R, n) arrays are made, dx and one scratch;
+        # Shapes as in the forward pass: g2 = g as (R, n). Two (R, n) arrays are made, dx̂ and one scratch;
         # the rest is in place or one number per row.
-        G = g.reshape(rows, n)
+        g2 = g.reshape(rows, n)
         dx = dw = db = None
         if x.requires_grad:
-            dx = G * w if w is not None else G.copy()                      # dx̂ = g ⊙ w, ours to modify
-            mean_dx_hat_x_hat = np.einsum("ij,ij->i", dx, x_hat)[:, None] / n   # mean(dx̂ ⊙ x̂), (R, 1)
-            dx -= dx.mean(axis=1, keepdims=True)                           # dx̂ - mean(dx̂)
-            scratch = x_hat * mean_dx_hat_x_hat
-            dx -= scratch                                                  # ... - x̂ ⊙ mean(dx̂ ⊙ x̂)
-            dx *= r                                                        # r ⊙ (...)
-            dx = dx.reshape(x.shape)
+            dx_hat = g2 * w if w is not None else g2.copy()                # dx̂ = g ⊙ w, ours to modify
+            mean_dx_hat_x_hat = np.einsum("ij,ij->i", dx_hat, x_hat)[:, None] / n   # mean(dx̂ ⊙ x̂), (R, 1)
+            dx_rows = np.subtract(dx_hat, dx_hat.mean(axis=1, keepdims=True), out=dx_hat)   # dx̂ - mean(dx̂),
+            scratch = x_hat * mean_dx_hat_x_hat                            # written over dx̂
+            dx_rows -= scratch                                             # ... - x̂ ⊙ mean(dx̂ ⊙ x̂)
+            dx_rows *= r                                                   # r ⊙ (...) = dx, (R, n)
+            dx = dx_rows.reshape(x.shape)
         if weight is not None and weight.requires_grad:
-            dw = np.einsum("ij,ij->j", G, x_hat).reshape(shape)            # Σ_rows g ⊙ x̂
+            dw = np.einsum("ij,ij->j", g2, x_hat).reshape(shape)           # Σ_rows g ⊙ x̂
         if bias is not None and bias.requires_grad:
-            db = G.sum(axis=0).reshape(shape)                              # Σ_rows g
+            db = g2.sum(axis=0).reshape(shape)                             # Σ_rows g
         return tuple([dx] + [d for p, d in ((weight, dw), (bias, db)) if p is not None])
 
-    return make_result("layer_norm", y, inputs, backward)
+    return make_result("layer_norm", y, inputs, backward, _reference_for(shape, weight, bias, eps))
+
+
+def _reference_for(shape, weight, bias, eps):
+    """The tape's reference: ``R.layer_norm`` called with the entry's inputs, (x, weight, bias) without the
+    ones that are None."""
+
+    def reference(x, *affine):
+        parameters = iter(affine)
+        w = next(parameters) if weight is not None else None
+        b = next(parameters) if bias is not None else None
+        return R.layer_norm(x, shape, w, b, eps)
+
+    return reference
 
 
 def _normalized_shape(normalized_shape):
