@@ -59,7 +59,7 @@ def softmax(x, axis=-1):
     if reference_is_on():
         return R.softmax(x, axis)
     if x.size == 0:                                         # nothing to normalise: an empty result
-        return make_result("softmax", np.empty(x.shape, x.dtype), (x,), _empty_gradient)
+        return make_result("softmax", np.empty(x.shape, x.dtype), (x,), _empty_gradient, lambda t: R.softmax(t, axis))
     data = x.data.reshape(1) if x.ndim == 0 else x.data
     shifted = data - data.max(axis=axis, keepdims=True)     # x - m: a new array (x is never modified), each <= 0
     exps = np.exp(shifted, out=shifted)                     # e^{x - m}, in (0, 1], over x - m (no longer needed)
@@ -92,7 +92,7 @@ def log_softmax(x, axis=-1):
     if reference_is_on():
         return R.log_softmax(x, axis)
     if x.size == 0:                                         # nothing to normalise: an empty result
-        return make_result("log_softmax", np.empty(x.shape, x.dtype), (x,), _empty_gradient)
+        return make_result("log_softmax", np.empty(x.shape, x.dtype), (x,), _empty_gradient, lambda t: R.log_softmax(t, axis))
     data = x.data.reshape(1) if x.ndim == 0 else x.data
     shifted = data - data.max(axis=axis, keepdims=True)    # x - m: every entry <= 0
     log_sum_exp = np.log(np.exp(shifted).sum(axis=axis, keepdims=True))   # log Σ e^{x - m}, one per row
