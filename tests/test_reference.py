@@ -246,6 +246,31 @@ def test_every_fused_op_has_a_reference_and_a_case():
 
 
 # ---- the edge cases the references must match exactly ------------------------------------------------------
+EMPTY_BATCH = [
+    ("conv2d", [np.ones((0, 2, 5, 5)), random_array((4, 1, 3, 3), 0), random_array((4,), 1)],
+     dict(stride=2, padding=1, groups=2)),
+    ("depthwise_conv2d", [np.ones((0, 2, 5, 5)), random_array((4, 1, 3, 3), 0), random_array((4,), 1)],
+     dict(padding="same", dilation=2)),
+    ("pointwise_conv2d", [np.ones((0, 2, 3, 3)), random_array((4, 2, 1, 1), 0), None], {}),
+    ("max_pool2d", [np.ones((0, 2, 4, 4))], dict(kernel_size=2, padding=1)),
+    ("avg_pool2d", [np.ones((0, 2, 4, 4))], dict(kernel_size=3, stride=1)),
+    ("layer_norm", [np.ones((0, 3)), (3,), random_array((3,), 0), random_array((3,), 1)], {}),
+    ("linear", [np.ones((0, 3)), random_array((2, 3), 0), random_array((2,), 1)], {}),
+    ("cross_entropy", [np.ones((0, 3)), np.zeros(0, dtype=np.int64)], dict(reduction="sum")),
+    ("softmax", [np.ones((2, 0))], dict(axis=1)),
+    ("log_softmax", [np.ones((0, 3))], {}),
+    ("scaled_dot_product_attention", [np.ones((0, 2, 3)), np.ones((0, 4, 3)), np.ones((0, 4, 2))],
+     dict(is_causal=True)),
+]
+
+
+@pytest.mark.parametrize("name, args, kwargs", EMPTY_BATCH, ids=[case[0] for case in EMPTY_BATCH])
+def test_an_empty_batch_gives_empty_results_and_zero_gradients_in_both_tiers(name, args, kwargs):
+    assert_twins_agree(name, args, kwargs, 0)
+    out = getattr(F, name)(*args, **kwargs)
+    assert out.size == 0 or (name == "cross_entropy" and out.item() == 0)     # a sum over no rows is 0
+
+
 def test_fully_masked_attention_rows_give_zeros_in_both_tiers():
     q, k, v = random_array((3, 2), 0), random_array((4, 2), 1), random_array((4, 2), 2)
     mask = np.ones((3, 4), dtype=bool)

@@ -51,7 +51,8 @@ def check_bias(op, bias, out_channels):
 # conv2d
 # ------------------------------------------------------------------------------------------------------------
 def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
-    """y[n, o, r, q] = b[o] + Σ_{c in o's group} Σ_{i,j} W[o, c, i, j] · x[n, c, r·s_h + i·d_h − p_top, q·s_w + j·d_w − p_left]
+    """y[n, o, r, q] = b[o] + Σ_{c ∈ group(o)} Σ_{i,j} W[o, c, i, j] · x[n, c, u, v],
+    u = r·s_h + i·d_h − p_top,  v = q·s_w + j·d_w − p_left   (x is 0 in the padding).
 
     Reference: `R.conv2d` (im2col, one matrix product, reshape).
 

@@ -18,7 +18,8 @@ __all__ = ["depthwise_conv2d"]
 
 
 def depthwise_conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1):
-    """y[n, c·m + k, r, q] = b[c·m + k] + Σ_{i,j} W[c·m + k, 0, i, j] · x[n, c, r·s_h + i·d_h − p_top, q·s_w + j·d_w − p_left]
+    """y[n, c·m + k, r, q] = b[c·m + k] + Σ_{i,j} W[c·m + k, 0, i, j] · x[n, c, u, v],
+    u = r·s_h + i·d_h − p_top,  v = q·s_w + j·d_w − p_left   (x is 0 in the padding).
 
     Reference: `R.depthwise_conv2d` (per-channel im2col columns, a per-channel dot with the kernel).
 
@@ -29,8 +30,8 @@ def depthwise_conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1):
 
     Backward (g = dL/dy)::
 
-        dW[c·m + k, 0, i, j] = Σ_{n,r,q} g[n, c·m + k, r, q] · x[n, c, r·s_h + i·d_h − p_top, q·s_w + j·d_w − p_left]
-        dx[n, c, r·s_h + i·d_h − p_top, q·s_w + j·d_w − p_left] += Σ_k W[c·m + k, 0, i, j] · g[n, c·m + k, r, q]
+        dW[c·m + k, 0, i, j] = Σ_{n,r,q} g[n, c·m + k, r, q] · x[n, c, u, v]
+        dx[n, c, u, v] += Σ_k W[c·m + k, 0, i, j] · g[n, c·m + k, r, q]      (for every r, q, i, j)
         db[c·m + k] = Σ_{n, r, q} g[n, c·m + k, r, q]
 
     How (the per-channel im2col, without materialising it). Lay the zero-padded images out channel-major and

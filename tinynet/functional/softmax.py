@@ -92,7 +92,8 @@ def log_softmax(x, axis=-1):
     if reference_is_on():
         return R.log_softmax(x, axis)
     if x.size == 0:                                         # nothing to normalise: an empty result
-        return make_result("log_softmax", np.empty(x.shape, x.dtype), (x,), _empty_gradient, lambda t: R.log_softmax(t, axis))
+        return make_result("log_softmax", np.empty(x.shape, x.dtype), (x,), _empty_gradient,
+                           lambda t: R.log_softmax(t, axis))
     data = x.data.reshape(1) if x.ndim == 0 else x.data
     shifted = data - data.max(axis=axis, keepdims=True)    # x - m: every entry <= 0
     log_sum_exp = np.log(np.exp(shifted).sum(axis=axis, keepdims=True))   # log Σ e^{x - m}, one per row
