@@ -178,8 +178,57 @@ def test_bad_axis_is_a_clear_error():
 def test_reshape_and_transpose(x):
     check_op(lambda t: t.reshape(-1), lambda a: a.reshape(-1), x)
     check_op(lambda t: t.T, lambda a: a.T, x)
-    axes = tuple(np.random.default_rng(x.size).permutation(x.ndim))
-    check_op(lambda t: t.transpose(*axes), lambda a: a.transpose(axes), x)
+    axes = tuple(int(a) for a in np.random.default_rng(x.size).permutation(x.ndim))
+    check_op(lambda t: t.permute(*axes), lambda a: a.transpose(axes), x)
+    dim0, dim1 = axes[0], axes[-1]
+    check_op(lambda t: t.transpose(dim0, dim1), lambda a: np.swapaxes(a, dim0, dim1), x)
+
+
+def test_transpose_swaps_two_axes_as_pytorch():
+    x = tn.tensor(np.arange(24.0).reshape(2, 3, 4))
+    assert x.transpose(0, 1).shape == (3, 2, 4)                   # NumPy's transpose(0, 1) would be an error
+    np.testing.assert_array_equal(tn.tensor(np.arange(6.0).reshape(2, 3)).transpose(0, 1).data,
+                                  np.arange(6.0).reshape(2, 3).T)  # a matrix: its transpose, not the identity
+    np.testing.assert_array_equal(x.mT.data, np.swapaxes(x.data, -1, -2))
+    np.testing.assert_array_equal(x.permute(2, 0, 1).data, x.data.transpose(2, 0, 1))
+    assert x.T.shape == (4, 3, 2)
+    assert tn.tensor(1.0).transpose(0, -1).shape == ()
+
+
+def test_a_0d_tensor_does_not_outrank_a_dimensioned_one_of_the_same_kind():
+    """PyTorch's promotion: float32 x times a 0-d float64 tensor stays float32 (NumPy would give float64), and the
+    0-d tensor still gets its gradient, in its own dtype."""
+    x = tn.tensor(np.ones((2, 3), np.float32), requires_grad=True)
+    scale = tn.tensor(np.array(2.0), requires_grad=True)
+    for y in (x * scale, scale * x, x + scale, x - scale, x / scale, x ** scale):
+        assert y.dtype == np.float32
+    (x * scale).sum().backward()
+    assert scale.grad.dtype == np.float64 and scale.grad == 6.0 and x.grad.dtype == np.float32
+    assert (tn.tensor(np.ones(2)) * tn.tensor(np.float32(2))).dtype == np.float64    # a float64 x stays float64
+    assert (tn.tensor(np.array(1.0)) * tn.tensor(np.float32(2))).dtype == np.float64  # two 0-d: NumPy's rule
+
+
+@pytest.mark.parametrize("index, shape", [([], (0, 3)), ((slice(None), []), (2, 0)), (([], 0), (0,))])
+def test_empty_integer_index_lists_give_empty_results_and_zero_gradients(index, shape):
+    x = tn.tensor(np.arange(6.0).reshape(2, 3), requires_grad=True)
+    y = x[index]
+    assert y.shape == shape
+    y.backward(np.zeros(shape))
+    np.testing.assert_array_equal(x.grad, np.zeros((2, 3)))
+
+
+@pytest.mark.parametrize("call, message", [
+    (lambda x: x.transpose(0, 2), "transpose: dimension 2 is out of range"),
+    (lambda x: x.transpose(0, 1, 2), "transpose: expected two dimensions"),
+    (lambda x: x.transpose((1, 0)), "transpose: expected two dimensions"),
+    (lambda x: x.permute(0, 0), "permute: dims"),
+    (lambda x: x.permute(0), "permute: dims"),
+    (lambda x: tn.tensor([1.0]).mT, "mT: needs at least 2"),
+])
+def test_transpose_and_permute_reject_bad_dims_at_the_public_call(call, message):
+    x = tn.tensor(np.ones((3, 4)))
+    with pytest.raises((ValueError, TypeError), match=message):
+        call(x)
 
 
 @given(x=arrays(shapes(min_dims=2)))

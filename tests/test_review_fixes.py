@@ -37,19 +37,6 @@ def test_fit_regression_with_the_default_accuracy_metric_is_a_clear_error():
     assert np.isfinite(history["loss"][-1])
 
 
-@pytest.mark.parametrize("axes", [(0, 3), (1, 2), (2, 1), (0,), (0, 0), (-3, 1)])
-def test_transpose_rejects_axes_out_of_range_at_the_public_call(axes):
-    x = tn.tensor(np.ones((3, 4)))
-    with pytest.raises(ValueError, match="transpose: axes"):
-        x.transpose(*axes)
-
-
-def test_transpose_accepts_negative_axes_and_0d():
-    x = tn.tensor(np.arange(6.0).reshape(2, 3), requires_grad=True)
-    np.testing.assert_array_equal(x.transpose(-1, -2).data, x.data.T)
-    assert tn.tensor(1.0).transpose().shape == ()
-
-
 def test_truth_value_of_a_tensor_is_its_value_or_ambiguous():
     assert not (tn.tensor([-1.0]) > 0)               # was True: Python fell back to len() == 1
     assert not (tn.tensor(-1.0) > 0)                 # was TypeError "len() of a 0-d tensor"

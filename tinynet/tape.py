@@ -37,23 +37,41 @@ import inspect
 
 import heapq
 import itertools
+import threading
 import weakref
 
 import numpy as np
 
 __all__ = ["Tape", "no_grad", "enable_grad", "is_grad_enabled"]
 
-_grad_enabled = True          # switched off inside ``no_grad()``
-_open_tapes = []              # ``Tape`` objects currently listening (usually none)
-_next_index = itertools.count().__next__   # _next_index() gives 0, 1, 2, ...
+class _ThreadState(threading.local):
+    """What each thread sets for itself: its grad mode and the ``Tape`` objects it has open.
+
+    Grad mode is per thread, as in PyTorch: an evaluation running under ``no_grad()`` in a second thread must
+    not switch off recording in the thread that trains, and a ``Tape`` opened in one thread must list only the
+    entries that thread records. A ``threading.local`` subclass gives every thread its own copy of these
+    attributes, and a new thread starts from the class defaults: grad enabled, no open tapes.
+
+    What stays shared by all threads: the entry index counter below (so a graph built across threads still
+    replays in a valid order: indices keep increasing process-wide), ``tn.manual_seed``'s generator (as
+    PyTorch's default generator), and ``tn.keep_freed_memory()``, which sets the C allocator for the process.
+    """
+    def __init__(self):           # runs once in every thread, at that thread's first use
+        self.grad_enabled = True  # switched off inside ``no_grad()``
+        self.open_tapes = ()      # ``Tape`` objects listening in this thread (usually none)
+
+
+_state = _ThreadState()
+_tapes_open = 0                   # Tapes open in any thread: a plain global, so Entry reads _state only when > 0
+_next_index = itertools.count().__next__   # _next_index() gives 0, 1, 2, ... (process-wide, thread-safe in CPython)
 
 
 # --------------------------------------------------------------------------------------------------------
 # Grad mode
 # --------------------------------------------------------------------------------------------------------
 def is_grad_enabled() -> bool:
-    """True unless inside ``no_grad()``."""
-    return _grad_enabled
+    """True unless inside ``no_grad()`` (in this thread)."""
+    return _state.grad_enabled
 
 
 class no_grad:
@@ -66,6 +84,8 @@ class no_grad:
 
         @tn.no_grad()
         def predict(x): ...
+
+    The mode belongs to the thread that sets it (see ``_ThreadState``).
     """
 
     def __init__(self, function=None):
@@ -73,15 +93,15 @@ class no_grad:
             raise TypeError(f"{type(self).__name__}: as a decorator write @tn.{type(self).__name__}() with "
                             f"parentheses")
 
+    _mode = False                 # the grad mode inside the block
+
     def __enter__(self):
-        global _grad_enabled
-        self._previous = _grad_enabled
-        _grad_enabled = False
+        self._previous = _state.grad_enabled
+        _state.grad_enabled = self._mode
         return self
 
     def __exit__(self, *exc):
-        global _grad_enabled
-        _grad_enabled = self._previous
+        _state.grad_enabled = self._previous
         return False
 
     def __call__(self, function):
@@ -102,11 +122,7 @@ class no_grad:
 class enable_grad(no_grad):
     """Context manager that turns recording back on inside a ``no_grad()`` block."""
 
-    def __enter__(self):
-        global _grad_enabled
-        self._previous = _grad_enabled
-        _grad_enabled = True
-        return self
+    _mode = True
 
 
 # --------------------------------------------------------------------------------------------------------
@@ -121,7 +137,8 @@ class Entry:
     (the output tensor owns the entry, not the other way round).
     """
 
-    __slots__ = ("index", "op", "inputs", "backward", "reference", "retained", "description", "__weakref__")
+    __slots__ = ("index", "op", "inputs", "backward", "reference", "retained", "description", "output_changed",
+                 "__weakref__")
 
     def __init__(self, op, inputs, backward, output, reference=None):
         self.index = _next_index()
@@ -130,9 +147,9 @@ class Entry:
         self.backward = backward      # None once released
         self.reference = reference    # a fused op's textbook twin: reference(*inputs) recomputes the output
         self.retained = None          # weakref to the output tensor when it called .retain_grad()
-        if _open_tapes:               # a learner is watching: remember a printable line, keep the entry
+        if _tapes_open and _state.open_tapes:     # a learner is watching: remember a line, keep the entry
             self.description = _describe(self, output.shape)
-            for tape in _open_tapes:
+            for tape in _state.open_tapes:
                 tape.entries.append(self)
 
     @property
@@ -172,11 +189,15 @@ class Tape:
         self.entries = []
 
     def __enter__(self):
-        _open_tapes.append(self)
+        global _tapes_open
+        _state.open_tapes = _state.open_tapes + (self,)
+        _tapes_open += 1
         return self
 
     def __exit__(self, *exc):
-        _open_tapes.remove(self)
+        global _tapes_open
+        _state.open_tapes = tuple(tape for tape in _state.open_tapes if tape is not self)
+        _tapes_open -= 1
         return False
 
     def __len__(self):
@@ -218,10 +239,9 @@ def backward(root, grad, retain_graph=False):
         grad_out = pending.pop(entry)
         backward_rule = entry.backward
         if backward_rule is None:
-            raise RuntimeError(
-                f"backward: trying to backward through the tape a second time (entry {entry.index}, "
-                f"op '{entry.op}'): its saved values were freed by an earlier backward(). Pass "
-                f"retain_graph=True to the first backward() to keep them, or recompute the forward pass.")
+            check_not_released(entry)
+        if _any_changes:
+            check_not_modified(entry)
         if entry.retained is not None:
             tensor = entry.retained()
             if tensor is not None:
@@ -265,6 +285,77 @@ def _accumulate_into(tensor, g):
         tensor.grad = np.array(g, dtype=tensor.data.dtype, copy=True)
     else:
         tensor.grad += g
+
+
+# --------------------------------------------------------------------------------------------------------
+# In-place changes: the version counter
+# --------------------------------------------------------------------------------------------------------
+# A backward rule reads the arrays its op saw in the forward pass (mul's rule reads b to compute da = g·b).
+# Change b in place between the forward pass and backward (``with tn.no_grad(): b += 1``) and the rule would
+# silently compute the gradient at the new b. PyTorch counts every in-place change of a tensor (its version)
+# and refuses such a backward; so does tinynet. Every in-place change made through tinynet (the in-place
+# operators, ``copy_``/``fill_``/``zero_``, an optimizer's step) calls ``mark_changed``, which records the
+# tensor's version and the tape index at that moment. An entry recorded *before* that index read the old values,
+# so backward through it raises. Writing into ``t.data`` directly is not seen (NumPy cannot tell us).
+# The table is empty in ordinary training (an optimizer steps after backward), so backward pays one
+# truth test per entry for it.
+# Each changed tensor carries ``_change = (version, tape index at its latest in-place change)``; an entry whose
+# output was changed carries ``output_changed = True``. Both are set only here, so everything else reads them
+# with getattr(..., default).
+_any_changes = False                     # True once anything was changed in place: until then backward skips it
+
+# Ops whose backward rule reads neither its inputs' values nor its output's (only shapes, an index or a mask
+# made in the forward pass): an in-place change of those tensors does not change their gradients.
+_READS_NO_VALUES = frozenset({"add", "sub", "neg", "reshape", "transpose", "permute", "contiguous", "getitem",
+                              "concatenate", "stack", "sum", "mean", "where", "broadcast_to",
+                              "scatter_add", "cast"})
+
+
+# Ops whose backward rule reads their own output (exp: dx = g·y): an in-place change of that output is an error.
+_READS_OUTPUT = frozenset({"exp", "sqrt", "tanh", "sigmoid", "div", "pow", "max", "min", "logsumexp", "softmax",
+                           "log_softmax", "scaled_dot_product_attention", "max_pool2d"})
+
+
+def mark_changed(tensor):
+    """Record that ``tensor``'s array was changed in place (its version goes up by one)."""
+    global _any_changes
+    _any_changes = True
+    tensor._change = (version(tensor) + 1, _next_index())
+    if tensor._entry is not None:        # a non-leaf: the entry that produced it may read it (exp reads y)
+        tensor._entry.output_changed = True
+
+
+def version(tensor):
+    """How many times ``tensor`` was changed in place through tinynet (``t._version``, as in PyTorch)."""
+    change = getattr(tensor, "_change", None)
+    return 0 if change is None else change[0]
+
+
+def check_not_modified(entry):
+    """Raise if a tensor this entry's rule reads was changed in place after the entry was recorded."""
+    if not _any_changes or entry.op in _READS_NO_VALUES:
+        return
+    for tensor in entry.inputs:
+        change = getattr(tensor, "_change", None)
+        if change is not None and change[1] > entry.index:
+            raise RuntimeError(
+                f"backward: a tensor of shape {tensor.shape} that '{entry.op}' (entry {entry.index}) needs for its "
+                f"gradient was changed in place after the op ran (it is now at version {change[0]}); its "
+                f"gradient would be computed at the new values. Change a copy instead (t = t.detach() + 0 or "
+                f"x = x * 1 before the op), or run backward before the change")
+    if entry.op in _READS_OUTPUT and getattr(entry, "output_changed", False):
+        raise RuntimeError(
+            f"backward: the output of '{entry.op}' (entry {entry.index}) was changed in place after the op ran, "
+            f"and its backward rule reads it; change a copy instead (y = y * 1)")
+
+
+def check_not_released(entry):
+    if entry.backward is None:
+        raise RuntimeError(
+            f"backward: trying to backward through the tape a second time (entry {entry.index}, "
+            f"op '{entry.op}'): its saved values were freed by an earlier backward(). Pass "
+            f"retain_graph=True to the first backward() (or create_graph=True to tn.grad) to keep them, or "
+            f"recompute the forward pass.")
 
 
 def retain(entry, tensor):

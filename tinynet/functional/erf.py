@@ -16,9 +16,13 @@ import math
 import numpy as np
 
 from ..ops.elementwise import exp
+from ..autograd import differentiable_rules
 from ..tensor import Tensor, as_tensor, make_result
 
 __all__ = ["erf", "erfc", "erf_array", "erfc_array"]
+
+# The rules of the two ops below also work on a Tensor g (they can be differentiated twice: autograd.py).
+differentiable_rules("erf", "erfc")
 
 _ERF_T = (9.60497373987051638749e0, 9.00260197203842689217e1, 2.23200534594684319226e3,
           7.00332514112805075473e3, 5.55923013010394962768e4)

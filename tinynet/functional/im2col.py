@@ -34,10 +34,14 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..autograd import differentiable_rules
 from ..tensor import Tensor, as_tensor, make_result
 from .geometry import taps, window_geometry
 
 __all__ = ["im2col", "col2im"]        # F's names; the NumPy kernels below are imported by name (conv.py)
+
+# Both rules below also work on a Tensor g, so these ops can be differentiated twice (autograd.py).
+differentiable_rules("im2col", "col2im")
 
 
 # ------------------------------------------------------------------------------------------------------------

@@ -229,11 +229,6 @@ def global_avg_pool2d(x):
 # ------------------------------------------------------------------------------------------------------------
 # Attention
 # ------------------------------------------------------------------------------------------------------------
-def _swap_last_two(t):
-    """t with its last two axes swapped (kᵀ per batch item)."""
-    return t.transpose(tuple(range(t.ndim - 2)) + (t.ndim - 1, t.ndim - 2))
-
-
 def _allowed(mask, is_causal, L, S):
     """The boolean "may attend" array (broadcastable to (…, L, S)), or None when every pair may attend."""
     allowed = None if mask is None else np.asarray(mask.data if isinstance(mask, Tensor) else mask)
@@ -254,7 +249,7 @@ def scaled_dot_product_attention(q, k, v, mask=None, is_causal=False, scale=None
     q, k, v = as_tensor(q), as_tensor(k), as_tensor(v)
     L, S = q.shape[-2], k.shape[-2]
     scale = 1 / math.sqrt(max(q.shape[-1], 1)) if scale is None else float(scale)
-    scores = (q @ _swap_last_two(k)) * scale                         # (…, L, S)
+    scores = (q @ k.mT) * scale                         # (…, L, S)
     allowed = _allowed(mask, is_causal, L, S)
     if allowed is not None:
         scores = where(allowed, scores, -np.inf)                     # blocked: e^{−∞} = 0

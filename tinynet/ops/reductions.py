@@ -3,14 +3,23 @@
 Backward idea: a reduction maps many inputs to one output, so each input's gradient is the output's gradient
 ``g`` sent back to it. With ``keepdims=False`` the reduced axes are gone from ``g``; we first put them back as
 size-1 axes (``expand_dims``) and then let broadcasting repeat ``g`` along them.
+
+Under ``create_graph`` (g is a Tensor, see autograd.py) the same steps are ops on the tape: a reshape puts the
+axes back and ``broadcast_to`` repeats g (its own backward is a sum: the two are each other's adjoint). max's
+mask is piecewise constant, so it stays an array and max's second derivative is 0.
 """
 from __future__ import annotations
 
 import numpy as np
 
-from ..tensor import make_result
+from ..autograd import differentiable_rules
+from ..tensor import Tensor, make_result
+
 
 __all__ = ["sum", "mean", "max", "normalize_axis"]
+
+# Every rule below also works on a Tensor g, so these ops can be differentiated twice (autograd.py).
+differentiable_rules("sum", "mean", "max")
 
 
 def normalize_axis(op, axis, ndim):
@@ -40,7 +49,21 @@ def normalize_axis(op, axis, ndim):
 
 def _restore_axes(g, axes, keepdims):
     """Give ``g`` back the reduced axes as size 1, so it broadcasts against the input."""
-    return g if keepdims else np.expand_dims(g, axes)
+    if keepdims:
+        return g
+    if isinstance(g, Tensor):
+        shape = list(g.shape)
+        for axis in axes:                       # sorted, so each insert lands at its final position
+            shape.insert(axis, 1)
+        return g.reshape(tuple(shape))
+    return np.expand_dims(g, axes)
+
+
+def _broadcast_to(g, shape):
+    if isinstance(g, Tensor):
+        from .shaping import broadcast_to
+        return broadcast_to(g, shape)
+    return np.broadcast_to(g, shape)
 
 
 def sum(x, axis=None, keepdims=False):
@@ -49,7 +72,7 @@ def sum(x, axis=None, keepdims=False):
     y = x.data.sum(axis=axes, keepdims=keepdims)
 
     def backward(g):
-        return (np.broadcast_to(_restore_axes(g, axes, keepdims), x.shape),)
+        return (_broadcast_to(_restore_axes(g, axes, keepdims), x.shape),)
 
     return make_result("sum", y, (x,), backward)
 
@@ -63,7 +86,7 @@ def mean(x, axis=None, keepdims=False):
     y = x.data.mean(axis=axes, keepdims=keepdims)
 
     def backward(g):
-        return (np.broadcast_to(_restore_axes(g, axes, keepdims) / n, x.shape),)
+        return (_broadcast_to(_restore_axes(g, axes, keepdims) / n, x.shape),)
 
     return make_result("mean", y, (x,), backward)
 
@@ -86,6 +109,6 @@ def max(x, axis=None, keepdims=False):
         y_kept = _restore_axes(np.asarray(y), axes, keepdims)
         mask = x.data == y_kept
         count = mask.sum(axis=axes, keepdims=True)
-        return (_restore_axes(g, axes, keepdims) * mask / count.astype(g.dtype),)
+        return (_restore_axes(g, axes, keepdims) * mask / count.astype(g.dtype),)   # mask, count: arrays
 
     return make_result("max", y, (x,), backward)
