@@ -383,3 +383,39 @@ def test_the_seed_model_has_the_same_loss_and_gradients_in_both_tiers():
     assert fused_grads.keys() == textbook_grads.keys()
     for name in fused_grads:
         assert_close(textbook_grads[name], fused_grads[name], name)
+
+
+# ---- gradients of gradients --------------------------------------------------------------------------------
+@pytest.mark.parametrize("name", sorted(CASES))
+@given(data=st.data(), seed=seeds())
+def test_fused_op_is_differentiable_twice_through_its_reference(name, data, seed):
+    """Under create_graph the engine differentiates the fused op's reference: that gradient equals the fused
+    rule's, and its own derivatives pass tn.gradgradcheck (float64, random upstream gradients, central
+    differences of the analytic gradient)."""
+    args, kwargs = data.draw(CASES[name], label="arguments")
+    with tn.no_grad():
+        assume(getattr(F, name)(*args, **kwargs).size > 0)
+    tensors = [tn.Tensor(a, requires_grad=True) if is_differentiable(a) else a for a in args]
+    leaves = [t for t in tensors if isinstance(t, tn.Tensor)]
+    out = getattr(F, name)(*tensors, **kwargs)
+    g = random_array(out.shape, seed, away_from_zero=0)
+    as_graph = tn.grad(out, leaves, tn.Tensor(g), retain_graph=True, create_graph=True, allow_unused=True)
+    as_arrays = tn.grad(out, leaves, tn.Tensor(g), allow_unused=True)
+    for k, (graph_grad, array_grad) in enumerate(zip(as_graph, as_arrays)):
+        if array_grad is not None:
+            assert_close(graph_grad.data, array_grad.data, f"{name}: create_graph gradient of argument {k}")
+    # atol: a layer norm over 2 features is ±1 up to ε, so its first derivative can be ~1e-7 and its finite
+    # differences are then mostly round-off; 1e-8 is far below the O(1) gradients of every other case.
+    assert tn.gradgradcheck(lambda *tensors: getattr(F, name)(*tensors, **kwargs), args, seed=seed,
+                            mode="directional", atol=1e-8, name=name)
+
+
+def test_im2col_col2im_erf_and_erfc_are_differentiable_twice():
+    x = random_array((2, 2, 4, 5), 0)
+    window = dict(kernel_size=(2, 3), stride=(1, 2), padding=1, dilation=(2, 1))
+    assert tn.gradgradcheck(lambda t: F.im2col(t, **window) ** 2, [x])
+    cols = random_array(F.im2col(x, **window).shape, 1)
+    assert tn.gradgradcheck(lambda t: F.col2im(t, x.shape, **window) ** 2, [cols])
+    from tinynet.functional.erf import erf, erfc
+    z = random_array((3, 4), 2, scale=1.5)
+    assert tn.gradgradcheck(erf, [z]) and tn.gradgradcheck(erfc, [z])
