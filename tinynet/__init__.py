@@ -7,7 +7,8 @@ Reading order for a learner:
   broadcast.py    unbroadcast: why a broadcast input's gradient is a sum
   ops/            every differentiable op, forward and backward side by side
   gradcheck.py    checking backward rules against finite differences
-  functional/     F.relu, F.conv2d, F.scaled_dot_product_attention, losses, ...
+  functional/     F.relu, F.conv2d, F.scaled_dot_product_attention, losses, ...; functional/reference.py: the
+                  textbook twin of every fused op (tn.use_reference() runs the twins instead)
   nn/             Modules: Linear, Conv2d, MultiHeadAttention, Residual, ...
   optim/          SGD, Adam, AdamW
   training.py     fit / evaluate / predict;  summary.py: the model table;  serialization.py: save / load (.npz)
