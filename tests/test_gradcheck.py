@@ -109,3 +109,14 @@ def test_same_seed_same_verdict_and_report():
             tn.gradcheck(square_missing_factor_two, [x], mode="directional", seed=7)
         reports.append(str(info.value))
     assert reports[0] == reports[1]
+
+
+def test_gradcheck_names_a_rule_that_writes_into_g():
+    def twice(x):
+        def backward(g):
+            g *= 2                       # the correct value, but written into the caller's g
+            return (g,)
+        return make_result("twice", x.data * 2, (x,), backward)
+
+    with pytest.raises(tn.GradcheckError, match="modified its upstream gradient g in place"):
+        tn.gradcheck(twice, [np.array([0.3, 1.2, -0.7])])

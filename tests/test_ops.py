@@ -121,6 +121,17 @@ def test_kink_conventions_match_pytorch():
     np.testing.assert_array_equal(x.grad, np.zeros(3))
 
 
+def test_relu_of_minus_infinity_is_zero():
+    from tinynet import functional as F
+    x = tn.tensor([-np.inf, -1.0, 0.0, 2.0, np.inf], requires_grad=True)
+    y = F.relu(x)
+    np.testing.assert_array_equal(y.data, [0.0, 0.0, 0.0, 2.0, np.inf])     # not -inf * 0 = NaN
+    assert y.dtype == np.float32 and not np.signbit(y.data[1])
+    y.backward(np.ones(5, dtype=np.float32))
+    np.testing.assert_array_equal(x.grad, [0, 0, 0, 1, 1])
+    assert np.isnan(F.relu(tn.tensor([np.nan])).data[0])                     # NaN propagates, as in PyTorch
+
+
 def test_stable_at_plus_minus_1000():
     x = tn.tensor([-1000.0, -30.0, 0.0, 30.0, 1000.0], requires_grad=True)
     with np.errstate(over="raise", invalid="raise", divide="raise"):   # underflow to 0 is fine
@@ -280,6 +291,13 @@ def test_concatenate_and_stack(seed, axis):
     check_op(lambda *t: tn.stack(t, axis=stack_axis), lambda *a: np.stack(a, axis=stack_axis), a, b, c)
 
 
+def test_stack_axis_out_of_range_is_a_clear_error():
+    a = tn.tensor(np.ones(3))
+    with pytest.raises(ValueError, match="stack: axis 3 is out of range"):
+        tn.stack([a, a], axis=3)
+    assert tn.stack([a, a], axis=-2).shape == (2, 3)
+
+
 def test_concatenate_and_stack_errors():
     with pytest.raises(ValueError, match="concatenate: cannot join shapes"):
         tn.concatenate([tn.tensor(np.ones((2, 3))), tn.tensor(np.ones((3, 2)))], axis=0)
@@ -306,6 +324,17 @@ def test_comparisons_give_bool_tensors_without_grad():
     for result in (x > 0, x >= 1, x < 0, x <= 1, x == 3, x != 3):
         assert result.dtype == np.bool_ and not result.requires_grad
     np.testing.assert_array_equal((x > 0).data, [True, False, True])
+
+
+@pytest.mark.parametrize("exponent", [np.float64(2.0), np.float64(0.5), np.float32(3.0), 2.0, 3])
+def test_pow_with_a_numpy_scalar_exponent_keeps_float32(exponent):
+    x = tn.tensor([1.5, 2.0, 3.0], requires_grad=True)          # float32
+    y = x ** exponent
+    assert y.dtype == np.float32
+    y.backward(np.ones(3, dtype=np.float32))
+    assert x.grad.dtype == np.float32
+    p = float(exponent)
+    np.testing.assert_allclose(x.grad, p * x.data.astype(np.float64) ** (p - 1), rtol=1e-6)
 
 
 @pytest.mark.parametrize("zero", [0, 0.0, np.int64(0), np.float32(0), "tensor"])

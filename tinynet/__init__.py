@@ -21,6 +21,8 @@ from .autograd import grad
 from .functional.reference_mode import use_reference
 from .gradcheck import GradcheckError, gradcheck, gradgradcheck
 from .memory import keep_freed_memory
+from .ops.einsum import einsum
+from .ops.elementwise import maximum, minimum
 from .ops.shaping import broadcast_to, concatenate, permute, stack, transpose, where
 from .random import manual_seed
 from .serialization import load, save
@@ -32,5 +34,5 @@ __version__ = "0.1.0"
 
 __all__ = ["Tensor", "tensor", "grad", "no_grad", "enable_grad", "is_grad_enabled", "Tape", "gradcheck",
            "gradgradcheck", "GradcheckError", "concatenate", "stack", "where", "transpose", "permute", "broadcast_to",
-           "manual_seed", "save", "load", "summary", "fit", "evaluate", "predict", "keep_freed_memory",
-           "use_reference", "functional", "nn", "optim", "training", "diagnostics", "memory"]
+           "maximum", "minimum", "einsum", "manual_seed", "save", "load", "summary", "fit", "evaluate", "predict",
+           "keep_freed_memory", "use_reference", "functional", "nn", "optim", "training", "diagnostics", "memory"]

@@ -187,7 +187,7 @@ def walk(seeds, targets, retain_graph, create_graph):
             tape.check_not_modified(entry)
             if not create_graph:
                 grads = entry.backward(grad_out)
-            elif entry.reference is not None:
+            elif getattr(entry, "reference", None) is not None:
                 grads = _through_reference(entry, grad_out)
             elif entry.op in _DIFFERENTIABLE_RULES:
                 grads = entry.backward(grad_out)

@@ -19,13 +19,34 @@ a chain of a few thousand ops raises ``RecursionError``. Here the order comes fr
 ran. The walk is a loop over a heap of entries ordered by index: no recursion, and any depth works (the tests
 use a 10,000-op chain).
 
+DeZero's generations, and why a heap suffices
+---------------------------------------------
+DeZero (Koki Saito's *Deep Learning from Scratch 3*) avoids the recursive search another way: every function
+gets a **generation** (the largest generation among its input variables; its outputs get one more), and
+backward keeps a list of waiting functions sorted by generation, always taking the largest next. A consumer's
+generation is larger than each of its producers', so it is processed before them, and a producer's gradient
+is complete when its turn comes. tinynet keeps that idea and gets the number for free: the recording index
+also grows from producer to consumer (an op runs after the ops that made its inputs), and it is unique, so no
+two waiting entries ever tie and nothing has to be computed from the inputs. A binary heap keyed by ``-index``
+then hands out the next entry in O(log n), where DeZero re-sorts its list whenever it adds a function.
+
 Who keeps the tape alive
 ------------------------
 There is no global list of entries. An entry is owned by the tensor it produced (``tensor._entry``), and it
 holds its inputs, so the part of the tape that leads to a tensor lives exactly as long as that tensor. A
 metric computed with grad on and then dropped frees its entries at once, and memory stays flat across
-training steps. ``with tn.Tape() as tape:`` also keeps a list of the entries recorded inside the block, so
-a learner can ``print(tape)`` and see the computation as the engine saw it.
+training steps.
+
+Seeing the tape
+---------------
+``with tn.Tape() as tape:`` also keeps a list of the entries recorded inside the block, so a learner can look
+at the computation as the engine saw it. ``print(tape)`` gives one line per entry: its number on the tape
+(0, 1, 2, ...), its op, and for each input where it came from, with its shape: ``#i`` for the output of entry
+``i``, ``leaf0``, ``leaf1``, ... for a tensor no recorded op made (``const0``, ... when it does not require
+grad), ``before0``, ... for the output of an op recorded before the tape opened. ``tape.to_dot()`` gives the
+same graph as Graphviz DOT text (``dot -Tsvg``): a node per entry and per leaf, an edge from each producer to
+each consumer. Under ``create_graph=True`` the backward rules run as ops, so a tape also shows the graph of
+a gradient.
 
 After ``backward`` an entry is *released*: its backward function and saved arrays are dropped to free
 memory. A second backward through it raises an error that names ``retain_graph=True``, as PyTorch does.
@@ -63,6 +84,22 @@ class _ThreadState(threading.local):
 
 _state = _ThreadState()
 _tapes_open = 0                   # Tapes open in any thread: a plain global, so Entry reads _state only when > 0
+# How many threads are now in no_grad mode. Every op asks "is grad enabled in this thread?"; while no thread has
+# switched it off (the common case) a plain global answers, and only otherwise the thread's own state is read
+# (a threading.local lookup costs several per cent of a tiny op). Changed under a lock, on mode changes only.
+_threads_without_grad = 0
+_mode_lock = threading.Lock()
+
+
+def _set_grad_mode(enabled):
+    """Set this thread's grad mode and keep the count of threads without grad right."""
+    global _threads_without_grad
+    with _mode_lock:
+        if _state.grad_enabled and not enabled:
+            _threads_without_grad += 1
+        elif enabled and not _state.grad_enabled:
+            _threads_without_grad -= 1
+        _state.grad_enabled = enabled
 _next_index = itertools.count().__next__   # _next_index() gives 0, 1, 2, ... (process-wide, thread-safe in CPython)
 
 
@@ -71,7 +108,7 @@ _next_index = itertools.count().__next__   # _next_index() gives 0, 1, 2, ... (p
 # --------------------------------------------------------------------------------------------------------
 def is_grad_enabled() -> bool:
     """True unless inside ``no_grad()`` (in this thread)."""
-    return _state.grad_enabled
+    return not _threads_without_grad or _state.grad_enabled
 
 
 class no_grad:
@@ -97,11 +134,11 @@ class no_grad:
 
     def __enter__(self):
         self._previous = _state.grad_enabled
-        _state.grad_enabled = self._mode
+        _set_grad_mode(self._mode)
         return self
 
     def __exit__(self, *exc):
-        _state.grad_enabled = self._previous
+        _set_grad_mode(self._previous)
         return False
 
     def __call__(self, function):
@@ -140,12 +177,13 @@ class Entry:
     __slots__ = ("index", "op", "inputs", "backward", "reference", "retained", "description", "output_changed",
                  "__weakref__")
 
-    def __init__(self, op, inputs, backward, output, reference=None):
+    def __init__(self, op, inputs, backward, output):
         self.index = _next_index()
         self.op = op
         self.inputs = inputs
         self.backward = backward      # None once released
-        self.reference = reference    # a fused op's textbook twin: reference(*inputs) recomputes the output
+        # self.reference: set by make_result for a fused op only (its textbook twin: reference(*inputs) recomputes
+        # the output with differentiable ops); read with getattr(entry, "reference", None)
         self.retained = None          # weakref to the output tensor when it called .retain_grad()
         if _tapes_open and _state.open_tapes:     # a learner is watching: remember a line, keep the entry
             self.description = _describe(self, output.shape)
@@ -167,9 +205,42 @@ class Entry:
         return f"<Entry {getattr(self, 'description', None) or f'{self.index} {self.op}'}>"
 
 
+class EntryRecord:
+    """What a ``Tape`` shows of one entry, taken when the entry is recorded.
+
+    Backward later drops an entry's inputs, so the graph is remembered here: for each input, ``sources[k]`` is
+    the index of the entry that produced it, or the input tensor itself when no recorded op produced it (a
+    *leaf*: a parameter, a data batch, or a constant that does not require grad). Keeping the leaf tensor, not
+    a number, is how two entries that read the same leaf are seen to read the same leaf.
+    """
+
+    __slots__ = ("index", "op", "sources", "input_shapes", "output_shape")
+
+    def __init__(self, index, op, sources, input_shapes, output_shape):
+        self.index = index
+        self.op = op
+        self.sources = sources                # int (producer's index) or Tensor (a leaf), one per input
+        self.input_shapes = input_shapes      # tuple of shape tuples, one per input
+        self.output_shape = output_shape
+
+    def __str__(self):
+        inputs = ", ".join(f"{_source_label(source)} {shape}"
+                           for source, shape in zip(self.sources, self.input_shapes))
+        return f"{self.index} {self.op}: {inputs} -> {self.output_shape}"
+
+
+def _source_label(source):
+    """``#i`` for the output of entry i; ``leaf``/``const`` for a tensor no recorded op produced."""
+    if isinstance(source, int):
+        return f"#{source}"
+    return "leaf" if source.requires_grad else "const"
+
+
 def _describe(entry, out_shape):
-    shapes = ", ".join(str(tuple(t.shape)) for t in entry.inputs)
-    return f"{entry.index:>5}  {entry.op:<12} {shapes} -> {tuple(out_shape)}"
+    """The ``EntryRecord`` of an entry that has just been recorded (its inputs are still at hand)."""
+    sources = tuple(t._entry.index if t._entry is not None else t for t in entry.inputs)
+    input_shapes = tuple(tuple(t.shape) for t in entry.inputs)
+    return EntryRecord(entry.index, entry.op, sources, input_shapes, tuple(out_shape))
 
 
 class Tape:
@@ -179,10 +250,18 @@ class Tape:
 
         with tn.Tape() as tape:
             loss = ((x @ w).tanh() ** 2).mean()
-        print(tape)          # one line per entry: index, op, input shapes -> output shape
+        print(tape)          # one line per entry: its number, op, where each input came from, output shape
+        tape.to_dot()        # the same graph as Graphviz DOT text
 
     Entries are recorded whether or not a ``Tape`` is open; the ``Tape`` only keeps a list of those recorded
-    inside its block (in recording order) and keeps them alive while the ``Tape`` object exists.
+    inside its block (in recording order) and keeps them alive while the ``Tape`` object exists, together with
+    the leaf tensors they read.
+
+    A tape numbers its entries 0, 1, 2, ... in recording order (the engine's own ``entry.index`` counts every
+    op recorded in the process; the order is the same). An input shows where it came from: ``#3`` is the output
+    of entry 3 of this tape; ``leaf0``, ``leaf1``, ... are tensors that require grad but were made by no
+    recorded op (parameters, inputs), numbered in order of first use; ``const0``, ... are tensors that do not
+    require grad; ``before0``, ... are outputs of ops recorded before the tape opened.
     """
 
     def __init__(self):
@@ -206,13 +285,92 @@ class Tape:
     def __iter__(self):
         return iter(self.entries)
 
-    def __str__(self):
-        lines = [f"Tape with {len(self.entries)} entries (index, op, input shapes -> output shape):"]
+    def _input_names(self):
+        """``{source key: printed name}`` for every input of every entry on this tape.
+
+        A source is an entry index (int) or a leaf tensor (see ``EntryRecord``); its key is ``("entry", index)``
+        or ``("tensor", id(tensor))``. The entries' records hold their leaf tensors, so no id is reused while the
+        tape exists.
+        """
+        position = {entry.index: number for number, entry in enumerate(self.entries)}
+        names = {}
+        counts = {"leaf": 0, "const": 0, "before": 0}
         for entry in self.entries:
-            lines.append(entry.description + ("   [released by backward]" if entry.released else ""))
+            for source in entry.description.sources:
+                key = _source_key(source)
+                if key in names:
+                    continue
+                if isinstance(source, int) and source in position:
+                    names[key] = f"#{position[source]}"
+                    continue
+                kind = "before" if isinstance(source, int) else _source_label(source)
+                names[key] = f"{kind}{counts[kind]}"
+                counts[kind] += 1
+        return names
+
+    def __str__(self):
+        names = self._input_names()
+        rows = [("entry", "op", "inputs (where from, shape)", "output", "")]
+        for number, entry in enumerate(self.entries):
+            record = entry.description
+            inputs = ", ".join(f"{names[_source_key(source)]} {shape}"
+                               for source, shape in zip(record.sources, record.input_shapes))
+            output = f"-> {record.output_shape}"
+            status = "[released by backward]" if entry.released else ""
+            rows.append((str(number), record.op, inputs, output, status))
+        # Column widths come from the longest cell, so a long op name ("scaled_dot_product_attention")
+        # pushes its column wider instead of breaking the alignment.
+        number_width = max(len(row[0]) for row in rows)
+        op_width = max(len(row[1]) for row in rows)
+        inputs_width = max(len(row[2]) for row in rows)
+        output_width = max(len(row[3]) for row in rows)
+        lines = [f"Tape with {len(self.entries)} entries (#i: made by entry i; leaf/const: made by no "
+                 f"recorded op):"]
+        for number, op, inputs, output, status in rows:
+            line = (f"{number:>{number_width}}  {op:<{op_width}}  {inputs:<{inputs_width}}  "
+                    f"{output:<{output_width}}  {status}")
+            lines.append(line.rstrip())
         return "\n".join(lines)
 
     __repr__ = __str__
+
+    def to_dot(self):
+        """The recorded graph as Graphviz DOT text: render it with ``dot -Tsvg tape.dot -o tape.svg``.
+
+        One box per leaf tensor (its name and shape), one ellipse per entry (its number, op and output shape),
+        and an edge from each input's producer to the entry that consumed it, labelled with the input's
+        position when an entry has several inputs. A producer recorded before the tape opened is drawn dashed.
+        Node names are the printed names, with ``e3`` for entry ``#3``.
+        """
+        names = self._input_names()
+        lines = ["digraph tape {", '    node [fontname="monospace"];']
+        drawn = set()
+        for number, entry in enumerate(self.entries):
+            record = entry.description
+            producers = []
+            for source, shape in zip(record.sources, record.input_shapes):
+                name = names[_source_key(source)]
+                if name.startswith("#"):                    # an entry on this tape, already drawn
+                    producers.append(f"e{name[1:]}")
+                    continue
+                producers.append(name)
+                if name not in drawn:
+                    style = "shape=ellipse, style=dashed" if isinstance(source, int) else "shape=box"
+                    lines.append(f'    {name} [{style}, label="{name}\\n{shape}"];')
+                    drawn.add(name)
+            op = record.op.replace('"', '\\"')
+            lines.append(f'    e{number} [shape=ellipse, label="#{number} {op}\\n-> {record.output_shape}"];')
+            several = len(producers) > 1
+            for position, producer in enumerate(producers):
+                label = f' [label="{position}"]' if several else ""
+                lines.append(f"    {producer} -> e{number}{label};")
+        lines.append("}")
+        return "\n".join(lines) + "\n"
+
+
+def _source_key(source):
+    """A dictionary key for an input's source: ``("entry", index)`` or ``("tensor", id(leaf))``."""
+    return ("entry", source) if isinstance(source, int) else ("tensor", id(source))
 
 
 # --------------------------------------------------------------------------------------------------------
@@ -234,13 +392,14 @@ def backward(root, grad, retain_graph=False):
     pending = {entry: grad}                         # entry -> dL/d(entry's output) so far
     heap = [(-entry.index, entry)]                  # heapq is a min-heap: -index pops the largest index
     pop, push = heapq.heappop, heapq.heappush       # (local names: this loop runs once per entry)
+    any_changes = _any_changes                      # anything changed in place so far (see mark_changed)
     while heap:
         entry = pop(heap)[1]
         grad_out = pending.pop(entry)
         backward_rule = entry.backward
         if backward_rule is None:
             check_not_released(entry)
-        if _any_changes:
+        if any_changes:
             check_not_modified(entry)
         if entry.retained is not None:
             tensor = entry.retained()

@@ -337,11 +337,13 @@ def make_result(op, data, inputs, backward, reference=None):
     out.grad = None
     out._entry = None
     out.requires_grad = False
-    if _state.grad_enabled:
+    if not tape._threads_without_grad or _state.grad_enabled:     # (see tape.is_grad_enabled)
         for t in inputs:
             if t.requires_grad:
                 out.requires_grad = True
-                out._entry = _Entry(op, inputs, backward, data, reference)
+                out._entry = _Entry(op, inputs, backward, data)
+                if reference is not None:
+                    out._entry.reference = reference
                 break
     return out
 
@@ -374,3 +376,18 @@ Tensor.reshape = shaping.reshape             # x.reshape(2, 3) or x.reshape((2, 
 Tensor.transpose = shaping.transpose         # x.transpose(dim0, dim1) swaps two axes, as PyTorch
 Tensor.permute = shaping.permute             # x.permute(2, 0, 1) or x.permute((2, 0, 1)): any order
 Tensor.contiguous = shaping.contiguous
+Tensor.__pos__ = elementwise.positive
+Tensor.sin = elementwise.sin
+Tensor.cos = elementwise.cos
+Tensor.log1p = elementwise.log1p
+Tensor.expm1 = elementwise.expm1
+Tensor.clip = elementwise.clip               # x.clip(min=None, max=None); clamp is the same function
+Tensor.clamp = elementwise.clamp
+Tensor.min = reductions.min
+Tensor.amin = reductions.amin
+Tensor.amax = reductions.amax
+Tensor.var = reductions.var                  # x.var(axis=None, *, correction=1, keepdims=False)
+Tensor.std = reductions.std
+Tensor.logsumexp = reductions.logsumexp
+Tensor.prod = reductions.prod
+Tensor.cumsum = reductions.cumsum            # x.cumsum(axis)

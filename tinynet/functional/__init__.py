@@ -1,7 +1,7 @@
 """``tinynet.functional`` (import as ``F``): stateless functions on Tensors, PyTorch's ``torch.nn.functional``.
 
 Where to read each idea:
-  activations.py    relu, tanh, sigmoid, gelu          (erf.py: the error function behind the exact gelu)
+  activations.py    relu, tanh, sigmoid, gelu, leaky_relu, softplus, elu   (erf.py: erf/erfc, for the exact gelu)
   linear.py         linear: y = x Wᵀ + b
   softmax.py        softmax, log_softmax (stable, with the VJP derived)
   geometry.py       sliding windows: stride, padding ('same'/'valid'), dilation, output size (conv_output_size)

@@ -183,10 +183,13 @@ def scatter_add(values, index, shape):
 
 
 def concatenate(tensors, axis=0):
-    """y = the tensors joined along an existing ``axis``.   Backward: split g back into the pieces."""
+    """y = the tensors joined along an existing ``axis``.   Backward: split g back into the pieces.
+    ``axis=None`` flattens every tensor first, as NumPy does (each piece's gradient is reshaped back)."""
     tensors = tuple(as_tensor(t) for t in tensors)
     if not tensors:
         raise ValueError("concatenate: need at least one tensor")
+    if axis is None:
+        tensors, axis = tuple(reshape(t, -1) for t in tensors), 0
     try:
         y = np.concatenate([t.data for t in tensors], axis=axis)
     except (ValueError, np.exceptions.AxisError) as error:
