@@ -118,7 +118,7 @@ def cross_entropy(logits, target, label_smoothing=0.0, reduction="mean"):
         return (dlogits,)
 
     return make_result("cross_entropy", out, (logits,), backward,
-                       lambda t_logits: R.cross_entropy(t_logits, t, label_smoothing, reduction))
+                       lambda logits_in: R.cross_entropy(logits_in, t, label_smoothing, reduction))
 
 
 def mse_loss(input, target, reduction="mean"):

@@ -37,8 +37,8 @@ def layer_norm(x, normalized_shape, weight=None, bias=None, eps=1e-5):
     Reading it: the gradient loses its component along the all-ones direction (shifting a row does not change
     x̂) and along x̂ (scaling a row does not change x̂ either, up to ε).
 
-    Speed: the code views x as a matrix X (R, n), one row per normalized slice, so every "per row" quantity is an
-    (R, 1) column. Row sums of products, Σⱼ aⱼ bⱼ, use ``np.einsum("ij,ij->i", a, b)``, which makes no (R, n)
+    Speed: the code views x as a matrix X (R, n), one row per normalized slice, so every "per row" quantity is
+    an (R, 1) column. Row sums of products, Σⱼ aⱼ bⱼ, use ``np.einsum("ij,ij->i", a, b)``, which makes no (R, n)
     temporary: memory traffic, not arithmetic, is what a layer norm costs.
     """
     x = as_tensor(x)
@@ -85,8 +85,9 @@ def layer_norm(x, normalized_shape, weight=None, bias=None, eps=1e-5):
         if x.requires_grad:
             dx_hat = g2 * w if w is not None else g2.copy()                # dx̂ = g ⊙ w, ours to modify
             mean_dx_hat_x_hat = np.einsum("ij,ij->i", dx_hat, x_hat)[:, None] / n   # mean(dx̂ ⊙ x̂), (R, 1)
-            dx_rows = np.subtract(dx_hat, dx_hat.mean(axis=1, keepdims=True), out=dx_hat)   # dx̂ - mean(dx̂),
-            scratch = x_hat * mean_dx_hat_x_hat                            # written over dx̂
+            row_means = dx_hat.mean(axis=1, keepdims=True)                 # mean(dx̂), (R, 1)
+            dx_rows = np.subtract(dx_hat, row_means, out=dx_hat)           # dx̂ - mean(dx̂), written over dx̂
+            scratch = x_hat * mean_dx_hat_x_hat
             dx_rows -= scratch                                             # ... - x̂ ⊙ mean(dx̂ ⊙ x̂)
             dx_rows *= r                                                   # r ⊙ (...) = dx, (R, n)
             dx = dx_rows.reshape(x.shape)
