@@ -16,7 +16,7 @@ import numpy as np
 
 from ..functional.conv import _pair, _padding, conv2d, depthwise_conv2d, pointwise_conv2d
 from . import init
-from .module import Module
+from .module import Module, check_input_dtype
 from .parameter import Parameter
 
 __all__ = ["Conv2d", "DepthwiseConv2d", "PointwiseConv2d", "SeparableConv2d"]
@@ -83,6 +83,7 @@ class Conv2d(Module):
                               bias, dtype)
 
     def forward(self, x):
+        x = check_input_dtype(self, x, self.weight)
         return conv2d(x, self.weight, self.bias, self.stride, self.padding, self.dilation, self.groups)
 
     def extra_repr(self):
@@ -114,6 +115,7 @@ class DepthwiseConv2d(Module):
         _init_conv_parameters(self, (self.out_channels, 1) + self.kernel_size, self.out_channels, bias, dtype)
 
     def forward(self, x):
+        x = check_input_dtype(self, x, self.weight)
         return depthwise_conv2d(x, self.weight, self.bias, self.stride, self.padding, self.dilation)
 
     def extra_repr(self):
@@ -138,6 +140,7 @@ class PointwiseConv2d(Module):
         _init_conv_parameters(self, (out_channels, in_channels, 1, 1), out_channels, bias, dtype)
 
     def forward(self, x):
+        x = check_input_dtype(self, x, self.weight)
         return pointwise_conv2d(x, self.weight, self.bias)
 
     def extra_repr(self):
