@@ -6,6 +6,7 @@ every weight by its path ("0.weight", "block.conv.bias"), exactly as PyTorch nam
 """
 from __future__ import annotations
 
+import os
 from collections import OrderedDict
 
 import numpy as np
@@ -197,6 +198,11 @@ class Module:
 
     def load_state_dict(self, state, strict=True):
         """Copy arrays from ``state`` into the parameters; shapes must match (and, if strict, the key sets)."""
+        if not hasattr(state, "items"):
+            hint = (f"; to read a file, use model.load_state_dict(tn.load({state!r})) or model.load({state!r})"
+                    if isinstance(state, (str, bytes, os.PathLike)) else "")
+            raise TypeError(f"load_state_dict: expected a dict name -> array (e.g. model.state_dict() or "
+                            f"tn.load(path)), got a {type(state).__name__}{hint}")
         params = dict(self._registered_parameters())
         if strict:
             missing = sorted(set(params) - set(state))
