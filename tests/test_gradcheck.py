@@ -127,9 +127,9 @@ def _cross_entropy_with_factor(factor):
 
 
 def test_large_logits_pass_with_an_exact_gradient_as_in_pytorch():
-    """loss = log(1 + e⁻¹³) ≈ 2.3e-6, but it is computed as log of 1 + 2.3e-6: rounded at the size of the 1, so the
-    central difference carries an error of ~1e-11 that ε_mach·|f| (5e-22) cannot explain; the measured round-off
-    of f near x does."""
+    """loss = log(1 + e⁻¹³) ≈ 2.3e-6, but it is computed as log of 1 + 2.3e-6: rounded at the size of the 1, so
+    the central difference carries an error of ~1e-11 that ε_mach·|f| (5e-22) cannot explain; the measured
+    round-off of f near x does."""
     logits = np.array([[14.0, 1.0]])
     assert tn.gradcheck(lambda s: F.cross_entropy(s, np.array([0])), [logits])
     assert tn.gradcheck(lambda s: F.cross_entropy(s, np.array([0])), [logits], mode="directional")
@@ -173,8 +173,8 @@ def test_a_missing_unbroadcast_is_caught_and_the_ratio_shows_one_over_n():
 
 
 def test_a_loss_rounded_to_a_constant_is_explained():
-    """At a logit gap of 40, 1 + e⁻⁴⁰ == 1 in float64: the loss is exactly 0 at x ± ε, so no finite difference can
-    see its 4e-18 gradient; the report says so instead of blaming the backward rule."""
+    """At a logit gap of 40, 1 + e⁻⁴⁰ == 1 in float64: the loss is exactly 0 at x ± ε, so no finite difference
+    can see its 4e-18 gradient; the report says so instead of blaming the backward rule."""
     with pytest.raises(tn.GradcheckError, match="numeric value is exactly 0 wherever the check fails"):
         tn.gradcheck(lambda s: F.cross_entropy(s, np.array([0])), [np.array([[41.0, 1.0]])])
     assert tn.gradcheck(lambda s: F.cross_entropy(s, np.array([0])), [np.array([[41.0, 1.0]])], atol=1e-12)

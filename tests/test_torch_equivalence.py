@@ -246,6 +246,15 @@ def _prefixed(prefix, keys):
     return {k: f"{prefix}{k}" for k in keys}
 
 
+_TRANSFORMER_KEYS = {
+    **{f"attn_block.attn.{k}": f"self_attn.{k}" for k in ("in_proj_weight", "in_proj_bias", "out_proj.weight",
+                                                          "out_proj.bias")},
+    **{f"attn_block.norm.{k}": f"norm1.{k}" for k in ("weight", "bias")},
+    **{f"ff_block.fc1.{k}": f"linear1.{k}" for k in ("weight", "bias")},
+    **{f"ff_block.fc2.{k}": f"linear2.{k}" for k in ("weight", "bias")},
+    **{f"ff_block.norm.{k}": f"norm2.{k}" for k in ("weight", "bias")},
+}
+
 LAYERS = {
     "Linear": (lambda: nn.Linear(3, 4), lambda: torch.nn.Linear(3, 4), (2, 5, 3), None),
     "Linear no bias": (lambda: nn.Linear(3, 4, bias=False), lambda: torch.nn.Linear(3, 4, bias=False), (5, 3), None),
@@ -277,16 +286,7 @@ LAYERS = {
     "TransformerEncoderLayer": (lambda: nn.TransformerEncoderLayer(6, 2, 12),
                                 lambda: torch.nn.TransformerEncoderLayer(6, 2, 12, dropout=0.0, activation="gelu",
                                                                          batch_first=True, norm_first=True),
-                                (2, 5, 6), {**_prefixed("attn_block.attn.", []),
-                                            "attn_block.attn.in_proj_weight": "self_attn.in_proj_weight",
-                                            "attn_block.attn.in_proj_bias": "self_attn.in_proj_bias",
-                                            "attn_block.attn.out_proj.weight": "self_attn.out_proj.weight",
-                                            "attn_block.attn.out_proj.bias": "self_attn.out_proj.bias",
-                                            "attn_block.norm.weight": "norm1.weight",
-                                            "attn_block.norm.bias": "norm1.bias",
-                                            "ff_block.fc1.weight": "linear1.weight", "ff_block.fc1.bias": "linear1.bias",
-                                            "ff_block.fc2.weight": "linear2.weight", "ff_block.fc2.bias": "linear2.bias",
-                                            "ff_block.norm.weight": "norm2.weight", "ff_block.norm.bias": "norm2.bias"}),
+                                (2, 5, 6), _TRANSFORMER_KEYS),
     "Sequential CNN": (lambda: nn.Sequential(nn.Conv2d(1, 3, 3), nn.Tanh(), nn.AvgPool2d(2), nn.Flatten(),
                                              nn.Linear(12, 2)),
                        lambda: torch.nn.Sequential(torch.nn.Conv2d(1, 3, 3), torch.nn.Tanh(), torch.nn.AvgPool2d(2),
@@ -322,13 +322,13 @@ def test_residual_and_scale_match_the_same_sum_in_torch():
 
         def forward(self, x):
             return x + 0.5 * self.block(x)
-    _compare_layer(layer, TorchResidual(), _n(3, 4), key_map={"block.0.weight": "block.0.weight"})
+    _compare_layer(layer, TorchResidual(), _n(3, 4))
 
 
 def test_multi_head_attention_with_a_mask_is_torchs_with_the_inverted_mask():
     tn.manual_seed(0)
     layer = nn.MultiHeadAttention(6, 3).double()
-    twin = _twin(layer, _mha_twin(6, 3), _prefixed("", []))
+    twin = _twin(layer, _mha_twin(6, 3))
     q, kv = _n(2, 4, 6), _n(2, 5, 6, seed=1)
     allowed = (_rng(2).random((4, 5)) < 0.6) | np.eye(4, 5, dtype=bool)
     out = layer(tn.Tensor(q), tn.Tensor(kv), mask=allowed)

@@ -19,7 +19,8 @@ Choices that make the check trustworthy (measurements in the project notes):
 * **A random upstream gradient v**, never all ones. softmax rows sum to 1, so ``softmax(x).sum()`` is constant:
   its true gradient is zero, and a backward that returns zeros would pass a ``.sum()``-based check.
 * **A tolerance with three terms**, for a numeric value n and an analytic value a:
-  ``|n − a| ≤ rtol·max(|n|, |a|) + ctol·‖ĝ‖·‖u‖ + K·max(ε_mach·Σ|v|(|f₊| + |f₋|), 2σ)/(2ε) (+ atol)``.
+  ``|n − a| ≤ rtol·max(|n|, |a|) + ctol·‖ĝ‖·‖u‖ + K·max(ε_mach·Σ|v|(|f₊| + |f₋|), 2σ)/(2ε)``
+  (``+ atol``).
   The first is relative error; the second allows for cancellation when n is tiny while ĝ is not; the third is
   the round-off of the difference f₊ − f₋ itself, which matters when outputs are large and gradients small
   (saturated tanh). Each of f₊ and f₋ carries a rounding error of at least ε_mach·|f|, but a small f computed
@@ -197,11 +198,11 @@ def _numeric_and_roundoff(f_plus, f_minus, v, eps, roundoff_k):
 def _measured_noise(fn, arrays, i, v, step, label):
     """σ: the size of the round-off in φ(t) = v·f(x_i + t·step), measured from φ at t = −4, ..., 4.
 
-    A smooth φ's fourth differences Δ⁴φ(t) = φ(t−2) − 4φ(t−1) + 6φ(t) − 4φ(t+1) + φ(t+2) equal φ⁽⁴⁾·|step|⁴
-    (about 1e-24 for |step| = 1e-6) plus round-off: what they show is the rounding error of the evaluations.
+    A smooth φ's fourth differences Δ⁴φ(t) = φ(t−2) − 4φ(t−1) + 6φ(t) − 4φ(t+1) + φ(t+2) equal
+    φ⁽⁴⁾·|step|⁴ (about 1e-24 for |step| = 1e-6) plus round-off: they show the evaluations' rounding error.
     For independent errors of size σ, E[(Δ⁴φ)²] = (1 + 16 + 36 + 16 + 1)·σ² = 70σ², so
-    σ ≈ √(mean((Δ⁴φ)²) / 70) over the five Δ⁴ that nine points give (Moré & Wild, "Estimating computational
-    noise", 2011). Only values that fail the a priori bound pay these 9 forward passes.
+    σ ≈ √(mean((Δ⁴φ)²) / 70) over the five Δ⁴ that nine points give (Moré & Wild, "Estimating
+    computational noise", 2011). Only values that fail the a priori bound pay these 9 forward passes.
     """
     phi = []
     for t in range(-4, 5):
