@@ -1,6 +1,6 @@
 """Benchmark: scaled dot-product attention, forward + backward, tinynet vs PyTorch on the CPU.
 
-Workload (issue 4): B=8 sequences, 4 heads, L=S=256 tokens, d_k=d_v=64, float32.
+Workload: B=8 sequences, 4 heads, L=S=256 tokens, d_k=d_v=64, float32.
     tinynet:  out = F.scaled_dot_product_attention(q, k, v);  out.backward(g)
     torch:    out = torch.softmax(q @ kᵀ / √d_k, -1) @ v;     out.backward(g)    ("explicit softmax" attention)
     torch-sdpa (also printed): torch.nn.functional.scaled_dot_product_attention, PyTorch's fused kernel.
@@ -10,7 +10,7 @@ pause before each step lets the previous library's busy-waiting BLAS/OpenMP thre
 whichever library runs second loses its cores: measured 2-3x slowdowns of torch right after NumPy). Rounds
 during which other processes used the CPUs are discarded and repeated (the count is printed). Both sides use the same
 number of threads (--threads, default 2: OpenBLAS via threadpoolctl when installed, torch via
-set_num_threads). Ratio = tinynet time / torch time; the issue's target is <= 1.3 for explicit softmax.
+set_num_threads). Ratio = tinynet time / torch time; tinynet aims at <= 1.3 against explicit softmax.
 
     python benchmarks/attention.py                 # 2 threads, 15 reps
     python benchmarks/attention.py --threads 1 --reps 21
@@ -189,7 +189,7 @@ def main():
         ratio = medians["tinynet"] / medians["torch explicit softmax"]
         per_rep = [a / b for a, b in zip(times["tinynet"], times["torch explicit softmax"])]
         print(f"  ratio tinynet / torch explicit softmax = {ratio:.2f}  (per-rep ratios "
-              f"{min(per_rep):.2f} .. {max(per_rep):.2f}; target <= 1.3)")
+              f"{min(per_rep):.2f} .. {max(per_rep):.2f}; aim <= 1.3)")
         print(f"  ratio tinynet / torch F.sdpa           = {medians['tinynet'] / medians['torch F.sdpa']:.2f}")
         if args.module:
             print(f"  ratio MultiHeadAttention module, tinynet / torch = "

@@ -28,7 +28,7 @@ freed big buffers in the heap instead of returning them to the OS and page-fault
 step. It applies to the whole process, torch included; tinynet's conv steps allocate tens of MB of temporaries
 and gain the most (measured here: depthwise 25-35 ms -> 18-22 ms). The default run leaves glibc as it is.
 
-Ratios are printed, never asserted: timing is noisy (see /work/shared/notes/performance.md §6). Between
+Ratios are printed, never asserted: timing is noisy (benchmarks/README.md, "Noise"). Between
 processes the medians move by up to ±30 % on both sides, so compare the median ratio of several runs.
 """
 from __future__ import annotations
@@ -59,8 +59,8 @@ try:
 except ImportError:
     threadpool_limits = None
 
-# name, (N, C, H, W), weight shape, kind, time target (ratio to torch, 2 threads), peak-memory target (x the
-# input's bytes; issue #3 sets one for the 28x28 conv3x3 only).
+# name, (N, C, H, W), weight shape, kind, the time ratio to torch that tinynet aims at (2 threads), and the peak
+# memory it aims at (x the input's bytes; set for the 28x28 conv3x3 only).
 WORKLOADS = [
     ("conv3x3 N32 32->64 28x28", (32, 32, 28, 28), (64, 32, 3, 3), "conv", 2.0, 12.0),
     ("conv3x3 N16 64->128 14x14", (16, 64, 14, 14), (128, 64, 3, 3), "conv", 2.0, None),
@@ -242,7 +242,7 @@ def main():
             line += f"{r['kept']}/{r['discarded']}, {r['others']:.2f} cores"
         print(line)
     print(f"ratio = tinynet / torch (median{' of the per-process ratios' if args.processes > 1 else ''}); "
-          f"peak mem = tracemalloc peak of one forward+backward / input bytes\n(the issue's memory target is for the "
+          f"peak mem = tracemalloc peak of one forward+backward / input bytes\n(the memory aim is for the "
           f"28x28 conv3x3; the 14x14 one also holds dW's per-image products, N·(C·kh·kw)·O floats = 5.9x its small "
           f"input: conv2d's docstring).\ncopy GB/s = one core copying 8 MiB after the workload's warm-up, before its "
           f"timed rounds{' (median over processes)' if args.processes > 1 else ''}: ~65 when the shared L3 cache "

@@ -3,7 +3,7 @@ float32 tensors, forward and backward, in microseconds per op.
 
 With tiny tensors the NumPy work is small, so this measures the bookkeeping: creating the output Tensor, the
 tape entry, the backward closure, and the reverse walk. When PyTorch is importable the same chain runs in torch,
-interleaved with tinynet in one process, and the ratio is printed (the issue's target: at most 0.5x torch).
+interleaved with tinynet in one process, and the ratio is printed (tinynet aims at 0.5x torch or less).
 
 Two ratios are printed. "median / median" divides the two sides' median times. "paired" is the median of the
 per-rep ratios, each from a tinynet run and the torch run right after it: a slow spell of the shared machine
@@ -85,7 +85,7 @@ def main(argv=None):
     if "torch" in per_op:
         paired = statistics.median(a / b for a, b in zip(results["tinynet"], results["torch"]))
         print(f"  ratio tinynet / torch: {per_op['tinynet'] / per_op['torch']:.2f}x median / median, "
-              f"{paired:.2f}x paired   (target <= 0.5x)")
+              f"{paired:.2f}x paired   (aim <= 0.5x)")
     else:
         print("  torch is not installed: no ratio (pip install torch to compare)")
 

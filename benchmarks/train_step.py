@@ -1,9 +1,9 @@
 """Benchmark: one full training step (forward, cross-entropy, backward, Adam update), tinynet vs PyTorch.
 
-Workloads (issue 5), float32:
-    mlp   MLP 784-256-256-10 with ReLU, batch 256                                     target ratio <= 1.0
+Workloads, float32 (with the ratio to torch that tinynet aims at):
+    mlp   MLP 784-256-256-10 with ReLU, batch 256                                     aim: ratio <= 1.0
     seed  the seed article's model (demos/seed_model.py: conv stem, two residual SeparableConv2d blocks,
-          SelfAttention2d, GlobalAvgPool2d, Linear) on a batch of 64 1x28x28 inputs;  target ratio <= 2.2
+          SelfAttention2d, GlobalAvgPool2d, Linear) on a batch of 64 1x28x28 inputs;  aim: ratio <= 2.2
           the stem's stride-2 conv gives a 14x14 map, so attention runs over 196 positions
           (--stem-stride 4: a 7x7 map, 49 positions)
 One step = zero_grad; loss = cross_entropy(model(x), y); loss.backward(); optimizer.step(). The torch models
@@ -21,7 +21,7 @@ set_num_threads). Ratio = tinynet time / torch time. When torch is absent, tinyn
     python benchmarks/train_step.py --keep-memory    # with tn.keep_freed_memory() (whole process: torch too)
 
 Why --isolated: torch's OpenMP threads (libgomp) and NumPy's OpenBLAS threads in ONE process slow each other
-down (see /work/shared/notes/performance.md, section 6), by up to 3x for the small seed-model kernels. Interleaving
+down (benchmarks/README.md, "Noise"), by up to 3x for the small seed-model kernels. Interleaving
 is fair to machine noise but not to that; isolated runs (alternating tinynet / torch processes) are fair to that
 but not to noise. The honest answer is both numbers, so --isolated prints both.
 
@@ -265,7 +265,7 @@ def main():
                 print(f"  {name:<8} {t * 1e3:8.2f} ms per step")
             if "torch" in medians:
                 ratio = medians["tinynet"] / medians["torch"]
-                print(f"  ratio tinynet/torch = {ratio:.2f}   (target <= {targets[workload]:.1f}; {kept} rounds kept, "
+                print(f"  ratio tinynet/torch = {ratio:.2f}   (aim <= {targets[workload]:.1f}; {kept} rounds kept, "
                       f"{discarded} discarded for other processes' CPU use)")
             if args.isolated and torch is not None:
                 alone = {"tinynet": [], "torch": []}

@@ -263,9 +263,6 @@ def loss_chart(curves, top, height=8, width=50):
 
 
 def section_training(depth, width, act, seed, steps, lr, out):
-    if not (hasattr(tn.optim, "Adam") and hasattr(F, "cross_entropy")):
-        out("[4] training race: skipped (this tinynet has no tinynet.optim.Adam or F.cross_entropy yet)")
-        return None
     x, y = two_moons(256, 0.1, seed)
     loss_fn = lambda logits: F.cross_entropy(logits, y)   # noqa: E731
     result = {}
@@ -295,10 +292,6 @@ def section_training(depth, width, act, seed, steps, lr, out):
 
 
 # ---- [5] conv stacks --------------------------------------------------------------------------------------------
-def conv_available():
-    return all(hasattr(nn, name) for name in ("DepthwiseConv2d", "PointwiseConv2d"))
-
-
 def make_conv_blocks(depth, channels, act, seed):
     """[(depthwise 3x3 pad 1, pointwise 1x1)] * depth. Weights ~ N(0, gain²/fan_in) with fan_in 9 and C (the
     MLP's Xavier rule for square maps; gain √2 for relu), zero biases."""
@@ -323,9 +316,6 @@ def conv_stack(blocks, act, residual, alpha):
 
 
 def section_conv(depths, channels, size, act, seed, out):
-    if not conv_available():
-        out("[5] conv stacks: skipped (this tinynet has no nn.DepthwiseConv2d / nn.PointwiseConv2d yet)")
-        return None
     s = ACTIVATIONS[act][1]
     out(f"[5] the same for conv blocks: depthwise 3x3 (pad 1) -> pointwise 1x1 -> {act}, {channels} channels, "
         f"{size}x{size} image, residual α = 1/√L")
@@ -512,11 +502,10 @@ def _verdict(results, out):
     deep = max(rows, key=lambda r: r["depth"])
     out(f"verdict: at depth {deep['depth']} the plain stack passes {deep['plain'].ratio:.1e} of the gradient back to "
         f"its input, the residual stack {deep['residual'].ratio:.2f}.")
-    t = results.get("training")
-    if t:
-        out(f"         Trained, the plain net ends at loss {t['plain']['losses'][-1]:.3f} "
-            f"({100 * t['plain']['accuracy']:.0f}% accuracy), the residual net at {t['residual']['losses'][-1]:.3f} "
-            f"({100 * t['residual']['accuracy']:.0f}%).")
+    t = results["training"]
+    out(f"         Trained, the plain net ends at loss {t['plain']['losses'][-1]:.3f} "
+        f"({100 * t['plain']['accuracy']:.0f}% accuracy), the residual net at {t['residual']['losses'][-1]:.3f} "
+        f"({100 * t['residual']['accuracy']:.0f}%).")
 
 
 if __name__ == "__main__":

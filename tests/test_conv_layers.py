@@ -44,7 +44,7 @@ def test_separable_children_and_attributes():
     assert list(sep.state_dict()) == ["depthwise.weight", "pointwise.weight", "pointwise.bias"]
 
 
-# ---- parameter counts (the numbers; also in SeparableConv2d's docstring) ------------------------------
+# ---- parameter counts (the README's numbers; also in SeparableConv2d's docstring) -----------------------------
 def test_parameter_counts_standard_vs_separable():
     standard = nn.Conv2d(64, 128, 3, bias=False)
     separable = nn.SeparableConv2d(64, 128, 3, bias=False)

@@ -178,3 +178,14 @@ def test_a_loss_rounded_to_a_constant_is_explained():
     with pytest.raises(tn.GradcheckError, match="numeric value is exactly 0 wherever the check fails"):
         tn.gradcheck(lambda s: F.cross_entropy(s, np.array([0])), [np.array([[41.0, 1.0]])])
     assert tn.gradcheck(lambda s: F.cross_entropy(s, np.array([0])), [np.array([[41.0, 1.0]])], atol=1e-12)
+
+
+def test_gradcheck_names_a_rule_that_writes_into_g():
+    def twice(x):
+        def backward(g):
+            g *= 2                       # the correct value, but written into the caller's g
+            return (g,)
+        return make_result("twice", x.data * 2, (x,), backward)
+
+    with pytest.raises(tn.GradcheckError, match="modified its upstream gradient g in place"):
+        tn.gradcheck(twice, [np.array([0.3, 1.2, -0.7])])

@@ -121,6 +121,17 @@ def test_kink_conventions_match_pytorch():
     np.testing.assert_array_equal(x.grad, np.zeros(3))
 
 
+def test_relu_of_minus_infinity_is_zero():
+    from tinynet import functional as F
+    x = tn.tensor([-np.inf, -1.0, 0.0, 2.0, np.inf], requires_grad=True)
+    y = F.relu(x)
+    np.testing.assert_array_equal(y.data, [0.0, 0.0, 0.0, 2.0, np.inf])     # not -inf * 0 = NaN
+    assert y.dtype == np.float32 and not np.signbit(y.data[1])
+    y.backward(np.ones(5, dtype=np.float32))
+    np.testing.assert_array_equal(x.grad, [0, 0, 0, 1, 1])
+    assert np.isnan(F.relu(tn.tensor([np.nan])).data[0])                     # NaN propagates, as in PyTorch
+
+
 def test_stable_at_plus_minus_1000():
     x = tn.tensor([-1000.0, -30.0, 0.0, 30.0, 1000.0], requires_grad=True)
     with np.errstate(over="raise", invalid="raise", divide="raise"):   # underflow to 0 is fine
@@ -178,8 +189,57 @@ def test_bad_axis_is_a_clear_error():
 def test_reshape_and_transpose(x):
     check_op(lambda t: t.reshape(-1), lambda a: a.reshape(-1), x)
     check_op(lambda t: t.T, lambda a: a.T, x)
-    axes = tuple(np.random.default_rng(x.size).permutation(x.ndim))
-    check_op(lambda t: t.transpose(*axes), lambda a: a.transpose(axes), x)
+    axes = tuple(int(a) for a in np.random.default_rng(x.size).permutation(x.ndim))
+    check_op(lambda t: t.permute(*axes), lambda a: a.transpose(axes), x)
+    dim0, dim1 = axes[0], axes[-1]
+    check_op(lambda t: t.transpose(dim0, dim1), lambda a: np.swapaxes(a, dim0, dim1), x)
+
+
+def test_transpose_swaps_two_axes_as_pytorch():
+    x = tn.tensor(np.arange(24.0).reshape(2, 3, 4))
+    assert x.transpose(0, 1).shape == (3, 2, 4)                   # NumPy's transpose(0, 1) would be an error
+    np.testing.assert_array_equal(tn.tensor(np.arange(6.0).reshape(2, 3)).transpose(0, 1).data,
+                                  np.arange(6.0).reshape(2, 3).T)  # a matrix: its transpose, not the identity
+    np.testing.assert_array_equal(x.mT.data, np.swapaxes(x.data, -1, -2))
+    np.testing.assert_array_equal(x.permute(2, 0, 1).data, x.data.transpose(2, 0, 1))
+    assert x.T.shape == (4, 3, 2)
+    assert tn.tensor(1.0).transpose(0, -1).shape == ()
+
+
+def test_a_0d_tensor_does_not_outrank_a_dimensioned_one_of_the_same_kind():
+    """PyTorch's promotion: float32 x times a 0-d float64 tensor stays float32 (NumPy would give float64), and the
+    0-d tensor still gets its gradient, in its own dtype."""
+    x = tn.tensor(np.ones((2, 3), np.float32), requires_grad=True)
+    scale = tn.tensor(np.array(2.0), requires_grad=True)
+    for y in (x * scale, scale * x, x + scale, x - scale, x / scale, x ** scale):
+        assert y.dtype == np.float32
+    (x * scale).sum().backward()
+    assert scale.grad.dtype == np.float64 and scale.grad == 6.0 and x.grad.dtype == np.float32
+    assert (tn.tensor(np.ones(2)) * tn.tensor(np.float32(2))).dtype == np.float64    # a float64 x stays float64
+    assert (tn.tensor(np.array(1.0)) * tn.tensor(np.float32(2))).dtype == np.float64  # two 0-d: NumPy's rule
+
+
+@pytest.mark.parametrize("index, shape", [([], (0, 3)), ((slice(None), []), (2, 0)), (([], 0), (0,))])
+def test_empty_integer_index_lists_give_empty_results_and_zero_gradients(index, shape):
+    x = tn.tensor(np.arange(6.0).reshape(2, 3), requires_grad=True)
+    y = x[index]
+    assert y.shape == shape
+    y.backward(np.zeros(shape))
+    np.testing.assert_array_equal(x.grad, np.zeros((2, 3)))
+
+
+@pytest.mark.parametrize("call, message", [
+    (lambda x: x.transpose(0, 2), "transpose: dimension 2 is out of range"),
+    (lambda x: x.transpose(0, 1, 2), "transpose: expected two dimensions"),
+    (lambda x: x.transpose((1, 0)), "transpose: expected two dimensions"),
+    (lambda x: x.permute(0, 0), "permute: dims"),
+    (lambda x: x.permute(0), "permute: dims"),
+    (lambda x: tn.tensor([1.0]).mT, "mT: needs at least 2"),
+])
+def test_transpose_and_permute_reject_bad_dims_at_the_public_call(call, message):
+    x = tn.tensor(np.ones((3, 4)))
+    with pytest.raises((ValueError, TypeError), match=message):
+        call(x)
 
 
 @given(x=arrays(shapes(min_dims=2)))
@@ -231,6 +291,13 @@ def test_concatenate_and_stack(seed, axis):
     check_op(lambda *t: tn.stack(t, axis=stack_axis), lambda *a: np.stack(a, axis=stack_axis), a, b, c)
 
 
+def test_stack_axis_out_of_range_is_a_clear_error():
+    a = tn.tensor(np.ones(3))
+    with pytest.raises(ValueError, match="stack: axis 3 is out of range"):
+        tn.stack([a, a], axis=3)
+    assert tn.stack([a, a], axis=-2).shape == (2, 3)
+
+
 def test_concatenate_and_stack_errors():
     with pytest.raises(ValueError, match="concatenate: cannot join shapes"):
         tn.concatenate([tn.tensor(np.ones((2, 3))), tn.tensor(np.ones((3, 2)))], axis=0)
@@ -257,6 +324,17 @@ def test_comparisons_give_bool_tensors_without_grad():
     for result in (x > 0, x >= 1, x < 0, x <= 1, x == 3, x != 3):
         assert result.dtype == np.bool_ and not result.requires_grad
     np.testing.assert_array_equal((x > 0).data, [True, False, True])
+
+
+@pytest.mark.parametrize("exponent", [np.float64(2.0), np.float64(0.5), np.float32(3.0), 2.0, 3])
+def test_pow_with_a_numpy_scalar_exponent_keeps_float32(exponent):
+    x = tn.tensor([1.5, 2.0, 3.0], requires_grad=True)          # float32
+    y = x ** exponent
+    assert y.dtype == np.float32
+    y.backward(np.ones(3, dtype=np.float32))
+    assert x.grad.dtype == np.float32
+    p = float(exponent)
+    np.testing.assert_allclose(x.grad, p * x.data.astype(np.float64) ** (p - 1), rtol=1e-6)
 
 
 @pytest.mark.parametrize("zero", [0, 0.0, np.int64(0), np.float32(0), "tensor"])

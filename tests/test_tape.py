@@ -1,5 +1,6 @@
 """The engine: accumulation, no_grad, detach, propagation, release, depth, memory, aliasing, the visible tape."""
 import gc
+import re
 import tracemalloc
 import weakref
 
@@ -219,12 +220,137 @@ def test_tape_lists_entries_in_recording_order():
     with tn.Tape() as tape:
         loss = (x @ w).tanh().mean()
     assert [e.op for e in tape] == ["matmul", "tanh", "mean"]
-    text = str(tape)
-    assert "matmul       (2, 3), (3, 4) -> (2, 4)" in text
-    assert "mean         (2, 4) -> ()" in text
+    rows = tape_rows(tape)
+    assert rows[0] == ["0", "matmul", "leaf0 (2, 3), leaf1 (3, 4)", "-> (2, 4)"]
+    assert rows[2] == ["2", "mean", "#1 (2, 4)", "-> ()"]
     loss.backward()
     assert "[released by backward]" in str(tape)
     assert [e.index for e in tape] == sorted(e.index for e in tape)
+
+
+def tape_rows(tape):
+    """The printed tape's entry lines cut at its columns: [entry number, op, inputs, output (+ status)].
+
+    Columns are found from the header line, so the test also checks that every row is aligned under it.
+    """
+    header, *lines = str(tape).splitlines()[1:]
+    starts = [header.index(name) for name in ("op", "inputs", "output")]
+    assert header[:starts[0]].strip() == "entry"
+    rows = []
+    for line in lines:
+        assert line[starts[0] - 2:starts[0]] == "  " and line[starts[0]] != " ", line   # op column aligned
+        assert line[starts[1] - 2:starts[1]] == "  " and line[starts[1]] != " ", line   # inputs column aligned
+        assert line[starts[2]:starts[2] + 3] == "-> ", line                               # output column aligned
+        rows.append([line[:starts[0]].strip(), line[starts[0]:starts[1]].strip(),
+                     line[starts[1]:starts[2]].strip(), line[starts[2]:].strip()])
+    return rows
+
+
+def test_tape_shows_which_entry_produced_each_input_with_long_op_names_aligned():
+    from tinynet import functional as F
+    x = leaf(np.random.default_rng(0).standard_normal((2, 3, 12)))
+    with tn.Tape() as tape:
+        q, k, v = x[..., :4], x[..., 4:8], x[..., 8:]           # one tensor, three entries
+        y = F.scaled_dot_product_attention(q, k, v)
+        loss = (y * y).sum()
+    rows = tape_rows(tape)
+    assert [row[0] for row in rows] == ["0", "1", "2", "3", "4", "5"]
+    assert [row[1] for row in rows] == ["getitem", "getitem", "getitem", "scaled_dot_product_attention", "mul",
+                                        "sum"]
+    assert [row[2] for row in rows[:3]] == ["leaf0 (2, 3, 12)"] * 3        # the same leaf, three times
+    assert rows[3][2] == "#0 (2, 3, 4), #1 (2, 3, 4), #2 (2, 3, 4)"      # q, k, v from the three slices
+    assert rows[4][2] == "#3 (2, 3, 4), #3 (2, 3, 4)"                      # y used twice by one entry
+    assert rows[5][2] == "#4 (2, 3, 4)" and rows[5][3] == "-> ()"
+    loss.backward()
+    after = tape_rows(tape)                   # backward drops the entries' inputs; the tape still shows them
+    assert [row[2] for row in after] == [row[2] for row in rows]
+    assert all(row[3].endswith("[released by backward]") for row in after)
+
+
+def test_tape_names_leaves_in_order_of_first_use_and_constants_apart():
+    a, b = leaf([1.0, 2.0]), leaf([3.0])
+    c = tn.tensor([5.0, 6.0])                              # does not require grad
+    with tn.Tape() as tape:
+        h = b * a
+        out = h * c + a
+    rows = tape_rows(tape)
+    assert rows[0][2] == "leaf0 (1,), leaf1 (2,)"          # b is seen first
+    assert rows[1][2] == "#0 (2,), const0 (2,)"
+    assert rows[2][2] == "#1 (2,), leaf1 (2,)"
+    assert out.requires_grad
+
+
+def test_tape_shows_a_producer_recorded_before_it_opened():
+    x = leaf([1.0, 2.0])
+    h = x.exp()
+    with tn.Tape() as tape:
+        y = h.tanh()
+        z = y * h
+    assert len(tape) == 2 and z.requires_grad
+    assert [row[2] for row in tape_rows(tape)] == ["before0 (2,)", "#0 (2,), before0 (2,)"]
+    nodes, edges = parse_dot(tape.to_dot())
+    assert "style=dashed" in nodes["before0"] and label_of(nodes["before0"]) == r"before0\n(2,)"
+    assert edges == [("before0", "e0", None), ("e0", "e1", 0), ("before0", "e1", 1)]
+
+
+DOT_NODE = re.compile(r'^\s*(\w+) \[(.*)\];$')
+DOT_EDGE = re.compile(r'^\s*(\w+) -> (\w+)(?: \[label="(\d+)"\])?;$')
+
+
+def parse_dot(text):
+    """{node: attributes text}, [(tail, head, input position or None)]; fails on any line it cannot read."""
+    lines = text.strip().splitlines()
+    assert lines[0] == "digraph tape {" and lines[-1] == "}"
+    nodes, edges = {}, []
+    for line in lines[1:-1]:
+        if line.strip().startswith("node ["):
+            continue
+        edge = DOT_EDGE.match(line)
+        node = DOT_NODE.match(line)
+        assert edge or node, f"unreadable DOT line: {line!r}"
+        if edge:
+            edges.append((edge.group(1), edge.group(2), None if edge.group(3) is None else int(edge.group(3))))
+        else:
+            assert node.group(1) not in nodes, f"node {node.group(1)} declared twice"
+            nodes[node.group(1)] = node.group(2)
+    return nodes, edges
+
+
+def label_of(attributes):
+    return re.search(r'label="(.*?)"(?:,|$)', attributes).group(1)
+
+
+def test_to_dot_has_a_node_per_entry_and_leaf_and_an_edge_from_producer_to_consumer():
+    from tinynet import functional as F
+    x = leaf(np.random.default_rng(1).standard_normal((2, 3, 12)))
+    w = leaf(np.ones((4, 4)))
+    with tn.Tape() as tape:
+        q, k, v = x[..., :4], x[..., 4:8], x[..., 8:]
+        y = F.scaled_dot_product_attention(q, k, v) @ w
+        loss = y.sum()
+    nodes, edges = parse_dot(tape.to_dot())
+    entries = tape.entries
+    assert set(nodes) == {f"e{number}" for number in range(6)} | {"leaf0", "leaf1"}
+    assert label_of(nodes["leaf0"]) == r"leaf0\n(2, 3, 12)" and "shape=box" in nodes["leaf0"]
+    assert label_of(nodes["leaf1"]) == r"leaf1\n(4, 4)"
+    for number, e in enumerate(entries):
+        assert label_of(nodes[f"e{number}"]).startswith(f"#{number} {e.op}")
+    assert label_of(nodes["e3"]) == r"#3 scaled_dot_product_attention\n-> (2, 3, 4)"
+    assert label_of(nodes["e4"]) == r"#4 matmul\n-> (2, 3, 4)"
+    assert sorted(edges) == sorted(
+        [("leaf0", "e0", None), ("leaf0", "e1", None), ("leaf0", "e2", None),   # one leaf, three slices
+         ("e0", "e3", 0), ("e1", "e3", 1), ("e2", "e3", 2),                     # q, k, v into attention
+         ("e3", "e4", 0), ("leaf1", "e4", 1), ("e4", "e5", None)])
+    assert loss.requires_grad
+
+
+def test_to_dot_draws_an_input_used_twice_as_two_edges():
+    x = leaf([1.0, 2.0])
+    with tn.Tape() as tape:
+        x * x
+    nodes, edges = parse_dot(tape.to_dot())
+    assert edges == [("leaf0", "e0", 0), ("leaf0", "e0", 1)]
+    assert set(nodes) == {"leaf0", "e0"}
 
 
 def test_tape_records_nothing_under_no_grad():
@@ -314,3 +440,26 @@ def test_no_grad_decorator_misuse_is_a_clear_error():
         @tn.no_grad()
         def gen(x):
             yield x
+
+
+def test_tape_shows_the_gradient_computation_recorded_by_create_graph():
+    """Under create_graph=True the backward rules run as ops, so the tape shows the gradient's own graph."""
+    x = leaf([0.5, -1.0])
+    with tn.Tape() as tape:
+        y = (x.tanh() * x).sum()
+        forward_entries = len(tape)
+        (dx,) = tn.grad(y, [x], create_graph=True)
+    assert forward_entries == 3 and len(tape) > 3
+    rows = tape_rows(tape)
+    last = len(rows) - 1
+    assert rows[last][3] == "-> (2,)" and dx.shape == (2,)
+    nodes, edges = parse_dot(tape.to_dot())
+    assert set(nodes) == {f"e{number}" for number in range(len(tape))} | {"leaf0", "const0"}
+    reached, frontier = set(), {f"e{last}"}                 # walk from dx's entry back to the leaf
+    while frontier:
+        node = frontier.pop()
+        reached.add(node)
+        frontier |= {tail for tail, head, _ in edges if head == node} - reached
+    assert "leaf0" in reached and "e0" in reached           # dx depends on x, also through tanh(x)
+    for tail, head, _ in edges:                             # every edge runs forward in recording order
+        assert not tail.startswith("e") or int(tail[1:]) < int(head[1:])

@@ -196,3 +196,17 @@ def test_float_tensor_with_an_integer_or_bool_tensor_keeps_the_float_dtype(dtype
     (x * mask).sum().backward()
     assert x.grad.dtype == dtype
     np.testing.assert_array_equal(x.grad, [1.0, 0.0, 1.0])
+
+
+def test_truth_value_of_a_tensor_is_its_value_or_ambiguous():
+    assert not (tn.tensor([-1.0]) > 0)               # its value, not len() == 1
+    assert not (tn.tensor(-1.0) > 0)                 # a 0-d tensor has a truth value too (it has no len())
+    assert tn.tensor(2.0) > 1
+    loss = (tn.tensor([0.5, 0.25], requires_grad=True) ** 2).sum()
+    assert loss < 1
+    a, b = tn.tensor([1.0, 2.0]), tn.tensor([5.0, 6.0])
+    with pytest.raises(ValueError, match="ambiguous"):
+        bool(a == b)
+    with pytest.raises(ValueError, match="ambiguous"):
+        a in [b]                                     # not True for any two non-empty tensors
+    assert a in [a]                                  # identity is checked first, as for lists of arrays

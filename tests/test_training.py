@@ -156,3 +156,28 @@ def test_bad_input_is_a_clear_error():
         fit(model, lambda out, t: out.sum() * float("nan"), opt, x, y, verbose=0)
     with pytest.raises(ValueError, match="validation_data"):
         fit(model, F.cross_entropy, opt, x, y, validation_data=x, verbose=0)
+
+
+def test_accuracy_rejects_targets_that_would_broadcast():
+    with pytest.raises(ValueError, match="accuracy"):
+        accuracy(np.zeros((4, 1)), np.array([[0.0], [1.0], [2.0], [0.0]]))   # (4,) vs (4, 1) -> (4, 4)
+    with pytest.raises(ValueError, match="accuracy"):
+        accuracy(np.eye(3), np.array([0, 1]))
+    assert accuracy(np.eye(3), np.array([0, 1, 1])) == pytest.approx(2 / 3)
+
+
+def test_accuracy_takes_a_model_output_that_requires_grad():
+    """A metric is never differentiated: accuracy reads the data of a tensor that is on the tape."""
+    logits = tn.tensor([[2.0, 1.0], [0.0, 3.0], [1.0, 0.0]], requires_grad=True)
+    assert accuracy(logits * 1.0, np.array([0, 1, 1])) == pytest.approx(2 / 3)
+
+
+def test_fit_regression_with_the_default_accuracy_metric_is_a_clear_error():
+    tn.manual_seed(0)
+    model = nn.Linear(2, 1)
+    x = np.random.default_rng(0).standard_normal((8, 2)).astype(np.float32)
+    y = x[:, :1] * 2
+    with pytest.raises(ValueError, match="metrics=()"):
+        fit(model, F.mse_loss, tn.optim.SGD(model.parameters(), lr=0.1), x, y, verbose=0)
+    history = fit(model, F.mse_loss, tn.optim.SGD(model.parameters(), lr=0.1), x, y, metrics=(), verbose=0)
+    assert np.isfinite(history["loss"][-1])

@@ -3,6 +3,7 @@
 Reading order for a learner:
   tensor.py       Tensor: a NumPy array plus requires_grad / .grad, and the dtype policy
   tape.py         the tape: how ops are recorded and replayed backwards (no recursion, no toposort)
+  autograd.py     tn.grad: gradients as Tensors, and gradients of gradients (create_graph)
   broadcast.py    unbroadcast: why a broadcast input's gradient is a sum
   ops/            every differentiable op, forward and backward side by side
   gradcheck.py    checking backward rules against finite differences
@@ -15,9 +16,12 @@ Reading order for a learner:
 """
 from .tensor import Tensor, tensor  # first: tensor.py binds Tensor's methods to the op modules it then loads
 from . import diagnostics, functional, memory, nn, optim, training  # noqa: E402
-from .gradcheck import GradcheckError, gradcheck
+from .autograd import grad
+from .gradcheck import GradcheckError, gradcheck, gradgradcheck
 from .memory import keep_freed_memory
-from .ops.shaping import concatenate, stack, where
+from .ops.einsum import einsum
+from .ops.elementwise import maximum, minimum
+from .ops.shaping import broadcast_to, concatenate, permute, stack, transpose, where
 from .random import manual_seed
 from .serialization import load, save
 from .summary import summary
@@ -26,6 +30,7 @@ from .training import evaluate, fit, predict
 
 __version__ = "0.1.0"
 
-__all__ = ["Tensor", "tensor", "no_grad", "enable_grad", "is_grad_enabled", "Tape", "gradcheck", "GradcheckError",
-           "concatenate", "stack", "where", "manual_seed", "save", "load", "summary", "fit", "evaluate", "predict",
+__all__ = ["Tensor", "tensor", "grad", "no_grad", "enable_grad", "is_grad_enabled", "Tape", "gradcheck",
+           "gradgradcheck", "GradcheckError", "concatenate", "stack", "where", "transpose", "permute", "broadcast_to",
+           "maximum", "minimum", "einsum", "manual_seed", "save", "load", "summary", "fit", "evaluate", "predict",
            "keep_freed_memory", "functional", "nn", "optim", "training", "diagnostics", "memory"]

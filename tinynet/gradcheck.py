@@ -38,9 +38,10 @@ from __future__ import annotations
 import numpy as np
 
 from . import tape
+from .autograd import grad
 from .tensor import Tensor
 
-__all__ = ["gradcheck", "GradcheckError"]
+__all__ = ["gradcheck", "gradgradcheck", "GradcheckError"]
 
 _EPS_MACH = np.finfo(np.float64).eps
 
@@ -346,3 +347,47 @@ def _hint(analytic, failures):
     return ("  hint: a consistent ratio between analytic and numeric suggests a missing factor; a sign flip, a "
             "wrong sign; errors only at some indices, a broadcasting or indexing bug. If the input sits on a kink "
             "(relu at 0, a tie in max), finite differences are not meaningful there: move the input away.")
+
+
+# ------------------------------------------------------------------------------------------------------------
+# Second derivatives
+# ------------------------------------------------------------------------------------------------------------
+def gradgradcheck(fn, inputs, *, wrt=None, seed=0, grad_output=None, name=None, **gradcheck_options):
+    """Check the second derivatives of ``fn(*inputs)``: gradcheck applied to its first derivative.
+
+    The first derivative is itself a function of the inputs and of the upstream gradient v:
+
+        D(x, v) = Jᵀ(x) v = tn.grad(fn(x), x, grad_outputs=v, create_graph=True)
+
+    With ``create_graph=True`` D's value is a Tensor on the tape, so backward through it gives the second
+    derivatives (Hessian-vector products wᵀ ∂D/∂x for a random w, and ∂D/∂v = J). ``gradcheck(D, x + v)``
+    compares them with central differences of D, the *analytic* first derivative, in float64, with a random
+    v for the first pass (``seed``) and a random w for the second, exactly as it checks a first derivative.
+    A failure report says which input's second derivative is off. Options are ``gradcheck``'s.
+    """
+    label = name or getattr(fn, "__name__", repr(fn))
+    arrays = _float64_copies(inputs, label)
+    if wrt is None:
+        wrt = [i for i, a in enumerate(arrays) if isinstance(a, np.ndarray) and a.dtype == np.float64]
+    wrt = list(wrt)
+    rng = np.random.default_rng(seed + 1)
+    v = _upstream(_evaluate(fn, arrays, label), grad_output, rng, label)
+    n_inputs = len(arrays)
+
+    def first_derivative(*args):
+        xs, vs = list(args[:n_inputs]), args[n_inputs:]
+        with tape.enable_grad():
+            for i in wrt:                    # the perturbed copies of the numeric side start as plain leaves
+                if not xs[i].requires_grad:
+                    xs[i] = Tensor(xs[i].data, requires_grad=True)
+            outs = _as_tuple(fn(*xs), label)
+            used = [(o, vk) for o, vk in zip(outs, vs) if o.requires_grad]
+            if not used:
+                return tuple(Tensor(np.zeros(xs[i].shape)) for i in wrt)
+            grads = grad([o for o, _ in used], [xs[i] for i in wrt], [vk for _, vk in used], create_graph=True,
+                         allow_unused=True)
+        return tuple(g if g is not None else Tensor(np.zeros(xs[i].shape)) for g, i in zip(grads, wrt))
+
+    first_derivative.__name__ = f"the first derivative of {label}"
+    wrt_second = wrt + list(range(n_inputs, n_inputs + len(v)))
+    return gradcheck(first_derivative, arrays + v, wrt=wrt_second, seed=seed, **gradcheck_options)

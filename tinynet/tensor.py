@@ -20,7 +20,7 @@ import numpy as np
 
 from . import tape
 
-__all__ = ["Tensor", "tensor", "make_result", "as_tensor"]
+__all__ = ["Tensor", "tensor", "make_result", "as_tensor", "values"]
 
 
 class Tensor:
@@ -30,7 +30,7 @@ class Tensor:
     and ``_entry`` (the tape entry that produced this tensor; ``None`` for a leaf).
     """
 
-    __slots__ = ("data", "requires_grad", "grad", "_entry", "__weakref__")
+    __slots__ = ("data", "requires_grad", "grad", "_entry", "_change", "__weakref__")   # _change: tape.mark_changed
     __array_ufunc__ = None   # makes ``ndarray * Tensor`` call Tensor.__rmul__ instead of NumPy's loop
 
     def __init__(self, data, requires_grad=False, dtype=None):
@@ -118,13 +118,20 @@ class Tensor:
     __hash__ = object.__hash__  # tensors are hashed by identity (``==`` is elementwise, as in NumPy)
 
     # ---- autograd -------------------------------------------------------------------------------------
-    def backward(self, grad=None, retain_graph=False):
+    def backward(self, grad=None, retain_graph=False, create_graph=False):
         """Compute ``dself/dleaf · grad`` and **accumulate** it into ``.grad`` of every leaf that requires grad.
 
         ``grad`` is ``dL/dself`` and must have this tensor's shape; it may be omitted only for a one-element
         tensor (then it is 1). Gradients accumulate across calls until you zero them (``x.grad = None`` or
         ``optimizer.zero_grad()``). The entries used are released afterwards unless ``retain_graph=True``.
+
+        ``.grad`` is always a NumPy array, so ``create_graph=True`` is refused here: for gradients that can be
+        differentiated again use ``tn.grad(y, inputs, create_graph=True)``, which returns them as Tensors.
         """
+        if create_graph:
+            raise RuntimeError("backward(create_graph=True): tinynet's .grad is a NumPy array, which cannot be "
+                               "differentiated again; use gx, = tn.grad(y, [x], create_graph=True) to get the "
+                               "gradient as a Tensor on the tape")
         if not self.requires_grad:
             raise RuntimeError(
                 "backward: this tensor does not require grad (no input had requires_grad=True, or it was "
@@ -142,6 +149,22 @@ class Tensor:
                 raise ValueError(f"backward: grad has shape {grad.shape} but the tensor has shape "
                                  f"{self.shape}; they must match exactly")
         tape.backward(self, grad, retain_graph=retain_graph)
+
+    # ---- in-place changes (each one raises the version, see tape.mark_changed) ---------------------------
+    _version = property(lambda self: tape.version(self),
+                        doc="How many times this tensor was changed in place through tinynet, as in PyTorch.")
+
+    def copy_(self, source):
+        """Copy ``source``'s values into this tensor's array, in place (broadcasting; dtype and shape kept)."""
+        return _update_in_place(self, "copy_", None, np.copyto, source)
+
+    def fill_(self, value):
+        """Set every element to ``value``, in place."""
+        return _update_in_place(self, "fill_", None, np.copyto, value)
+
+    def zero_(self):
+        """Set every element to 0, in place."""
+        return self.fill_(0)
 
     def retain_grad(self):
         """Keep ``dL/dself`` in ``.grad`` after backward even though this is an intermediate tensor."""
@@ -188,7 +211,8 @@ class Tensor:
     def __eq__(self, other): return Tensor._wrap(self.data == _data_of(other))
     def __ne__(self, other): return Tensor._wrap(self.data != _data_of(other))
 
-    T = property(lambda self: shaping.transpose(self), doc="All axes reversed, as NumPy's ``.T``.")
+    T = property(lambda self: shaping.reverse_axes(self), doc="All axes reversed, as NumPy's ``.T``.")
+    mT = property(lambda self: shaping.matrix_transpose(self), doc="The last two axes swapped, as PyTorch's.")
 
 
 def tensor(data, requires_grad=False, dtype=None):
@@ -236,11 +260,15 @@ def _update_in_place(t, symbol, op, ufunc, other):
       tensor on the tape that Python binds to t's name, so gradients are those of ``t = t ⊕ other``. A leaf that
       requires grad is refused, as in PyTorch (it is a parameter: the update would cut it off the tape).
     - Otherwise (inside no_grad, or nothing requires grad): t's own array is updated, dtype and shape kept;
-      that is how an optimizer steps its parameters. Nothing checks whether a recorded op saved that array for a
-      later backward (README: no version counter).
+      that is how an optimizer steps its parameters. The change raises t's version, so a backward through an op
+      recorded earlier that reads t raises instead of using the new values (tape.mark_changed).
     """
     other_requires_grad = isinstance(other, Tensor) and other.requires_grad
-    if tape.is_grad_enabled() and (t.requires_grad or other_requires_grad):
+    if op is None:                                    # copy_ / fill_: no recorded form, as in tinynet's no_grad
+        if tape.is_grad_enabled() and (t.requires_grad or other_requires_grad):
+            raise RuntimeError(f"{symbol}: cannot overwrite a tensor that requires grad (or with one that does) "
+                               f"while recording; do it inside tn.no_grad()")
+    elif tape.is_grad_enabled() and (t.requires_grad or other_requires_grad):
         if t.requires_grad and t._entry is None:
             raise RuntimeError(f"{symbol}: a leaf tensor that requires grad can only be updated in place inside "
                                f"tn.no_grad() (as an optimizer's step is); outside it write t = t {symbol[0]} x")
@@ -251,12 +279,24 @@ def _update_in_place(t, symbol, op, ufunc, other):
         return result
     value = as_tensor(other, like=t).data                            # a Python int wraps around, as in PyTorch
     try:
-        ufunc(t.data, value, out=t.data, casting="same_kind")
+        if op is None:
+            ufunc(t.data, value, casting="same_kind")                # np.copyto(dst, src)
+        else:
+            ufunc(t.data, value, out=t.data, casting="same_kind")
     except (TypeError, ValueError) as error:          # dtype that cannot be cast back, shape, read-only array
         kind = TypeError if isinstance(error, TypeError) else ValueError
         raise kind(f"{symbol}: cannot update a tensor of shape {t.shape} and dtype {t.dtype} in place with a "
                    f"value of shape {value.shape} and dtype {value.dtype}: {error}") from None
+    tape.mark_changed(t)
     return t
+
+
+def values(g, *tensors):
+    """What a backward rule computes with: the tensors' arrays when ``g`` is an array (an ordinary backward),
+    the tensors themselves when ``g`` is a Tensor (``create_graph``: the rule's arithmetic is then recorded)."""
+    if isinstance(g, Tensor):
+        return tensors
+    return tuple(t.data for t in tensors)
 
 
 def as_tensor(x, like=None):
@@ -276,6 +316,7 @@ def as_tensor(x, like=None):
 
 
 _new_tensor = Tensor.__new__                # a bare Tensor; make_result fills in its four fields
+_state = tape._state                        # this thread's grad mode
 _Entry = tape.Entry                         # (module-level names: make_result runs once per op)
 
 
@@ -296,11 +337,13 @@ def make_result(op, data, inputs, backward, reference=None):
     out.grad = None
     out._entry = None
     out.requires_grad = False
-    if tape._grad_enabled:
+    if not tape._threads_without_grad or _state.grad_enabled:     # (see tape.is_grad_enabled)
         for t in inputs:
             if t.requires_grad:
                 out.requires_grad = True
-                out._entry = _Entry(op, inputs, backward, data, reference)
+                out._entry = _Entry(op, inputs, backward, data)
+                if reference is not None:
+                    out._entry.reference = reference
                 break
     return out
 
@@ -330,5 +373,21 @@ Tensor.sum = reductions.sum                  # x.sum(axis=None, keepdims=False),
 Tensor.mean = reductions.mean
 Tensor.max = reductions.max
 Tensor.reshape = shaping.reshape             # x.reshape(2, 3) or x.reshape((2, 3))
-Tensor.transpose = shaping.transpose         # x.transpose(1, 0) or x.transpose((1, 0)); none given: reverse
+Tensor.transpose = shaping.transpose         # x.transpose(dim0, dim1) swaps two axes, as PyTorch
+Tensor.permute = shaping.permute             # x.permute(2, 0, 1) or x.permute((2, 0, 1)): any order
 Tensor.contiguous = shaping.contiguous
+Tensor.__pos__ = elementwise.positive
+Tensor.sin = elementwise.sin
+Tensor.cos = elementwise.cos
+Tensor.log1p = elementwise.log1p
+Tensor.expm1 = elementwise.expm1
+Tensor.clip = elementwise.clip               # x.clip(min=None, max=None); clamp is the same function
+Tensor.clamp = elementwise.clamp
+Tensor.min = reductions.min
+Tensor.amin = reductions.amin
+Tensor.amax = reductions.amax
+Tensor.var = reductions.var                  # x.var(axis=None, *, correction=1, keepdims=False)
+Tensor.std = reductions.std
+Tensor.logsumexp = reductions.logsumexp
+Tensor.prod = reductions.prod
+Tensor.cumsum = reductions.cumsum            # x.cumsum(axis)

@@ -1,7 +1,7 @@
 """``tinynet.functional`` (import as ``F``): stateless functions on Tensors, PyTorch's ``torch.nn.functional``.
 
 Where to read each idea:
-  activations.py    relu, tanh, sigmoid, gelu
+  activations.py    relu, tanh, sigmoid, gelu, leaky_relu, softplus, elu
   linear.py         linear: y = x Wᵀ + b
   softmax.py        softmax, log_softmax (stable, with the VJP derived)
   conv.py           im2col / col2im, conv2d, depthwise_conv2d, pointwise_conv2d

@@ -159,3 +159,96 @@ def gelu(x, approximate="none"):
             return (g * (s + data * (2 * s * (1 - s)) * du_dx),)
 
     return make_result("gelu", y, (x,), backward)
+
+
+# ---- leaky_relu, softplus, elu ------------------------------------------------------------------------------
+# Their rules work for an array g (ordinary backward) and for a Tensor g (a gradient to be differentiated again):
+# piecewise-constant factors stay arrays; smooth factors are recomputed from the input Tensor with tinynet ops.
+from ..autograd import differentiable_rules  # noqa: E402
+from ..ops.shaping import where  # noqa: E402
+from ..tensor import Tensor  # noqa: E402
+
+__all__ += ["leaky_relu", "softplus", "elu"]
+differentiable_rules("leaky_relu", "softplus", "elu")
+
+
+def _activation_input(op, x):
+    x = as_tensor(x)
+    if x.dtype.kind != "f":
+        raise TypeError(f"{op}: needs floating-point input, got dtype {x.dtype}")
+    return x
+
+
+def _number(op, name, value):
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise TypeError(f"{op}: {name} must be a number, got {type(value).__name__} {value!r}")
+    return float(value)
+
+
+def leaky_relu(x, negative_slope=0.01):
+    """y = x for x > 0, negative_slope · x otherwise: a ReLU that keeps a small gradient for negative inputs.
+
+    f'(x) = 1 for x > 0, negative_slope for x <= 0 (PyTorch's choice at the kink x = 0), so
+        dx = g * where(x > 0, 1, negative_slope)   (a piecewise-constant array for either kind of g).
+    Shapes: x, y, g and dx all have x's shape.
+    """
+    x = _activation_input("leaky_relu", x)
+    slope = np.asarray(_number("leaky_relu", "negative_slope", negative_slope), dtype=x.dtype)
+    positive = x.data > 0
+    y = np.where(positive, x.data, x.data * slope)
+    factor = np.where(positive, 1, slope).astype(x.dtype)
+    return make_result("leaky_relu", y, (x,), lambda g: (g * factor,))
+
+
+def softplus(x, beta=1.0, threshold=20.0):
+    """y = (1/β) log(1 + e^{βx}): a smooth ReLU; above the threshold (βx > threshold) it is x itself, as PyTorch.
+
+    Stable form: log(1 + eᶻ) = max(z, 0) + log1p(e^{-|z|}) with z = βx, so e^{-|z|} ≤ 1 never overflows (the
+    naive form gives inf at z = 1000) and log1p keeps the digits of the tiny tail for very negative z.
+    Backward: d/dx (1/β) log(1 + e^{βx}) = e^{βx} / (1 + e^{βx}) = σ(βx), and 1 above the threshold:
+        dx = g * σ(βx)  where βx <= threshold,   dx = g  where βx > threshold.
+    (For a Tensor g, σ(βx) is recomputed with tinynet's sigmoid, so its own derivative βσ(1 - σ) is recorded.)
+    ``beta`` must not be 0.
+    """
+    x = _activation_input("softplus", x)
+    beta = _number("softplus", "beta", beta)
+    threshold = _number("softplus", "threshold", threshold)
+    if beta == 0:
+        raise ValueError("softplus: beta must be non-zero (y = log(1 + e^{βx}) / β), got 0")
+    z = x.data * np.asarray(beta, dtype=x.dtype)
+    linear = z > threshold
+    smooth = (np.maximum(z, 0) + np.log1p(np.exp(-np.abs(z)))) / np.asarray(beta, dtype=x.dtype)
+    y = np.where(linear, x.data, smooth)
+    e = np.exp(-np.abs(z))
+    sigma = np.where(z >= 0, 1, e) / (1 + e)                 # σ(βx), the stable sigmoid of ops/elementwise.py
+
+    def backward(g):
+        if not isinstance(g, Tensor):                   # an array g: the ordinary backward
+            return (np.where(linear, g, g * sigma),)
+        return (where(linear, g, g * elementwise.sigmoid(x * beta)),)
+
+    return make_result("softplus", y, (x,), backward)
+
+
+def elu(x, alpha=1.0):
+    """y = x for x > 0, α (eˣ - 1) for x <= 0: smooth below 0, saturating at -α.
+
+    f'(x) = 1 for x > 0 and α eˣ for x <= 0 (PyTorch's choice at x = 0), so
+        dx = g * where(x > 0, 1, α eˣ).
+    eˣ is evaluated at min(x, 0) only, so a large positive x never overflows it (and, for a Tensor g, never
+    puts an inf into the recorded gradient computation, where 0 * inf would give NaN). expm1 keeps the digits
+    of α (eˣ - 1) for tiny negative x.
+    """
+    x = _activation_input("elu", x)
+    alpha = np.asarray(_number("elu", "alpha", alpha), dtype=x.dtype)
+    positive = x.data > 0
+    negative_part = np.where(positive, 0, x.data)                         # min(x, 0), with 0 where x > 0
+    y = np.where(positive, x.data, alpha * np.expm1(negative_part))
+
+    def backward(g):
+        if not isinstance(g, Tensor):                   # an array g: the ordinary backward
+            return (g * np.where(positive, 1, alpha * np.exp(negative_part)),)
+        slope = where(positive, 1.0, elementwise.exp(where(positive, 0.0, x)) * alpha)
+        return (g * slope,)
+
+    return make_result("elu", y, (x,), backward)

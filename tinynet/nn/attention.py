@@ -80,12 +80,12 @@ class MultiHeadAttention(Module):
         """(…, L, E) → (…, H, L, d)."""
         x = x.reshape(x.shape[:-1] + (self.num_heads, self.head_dim))          # (…, L, H, d)
         nb = x.ndim - 3
-        return x.transpose(tuple(range(nb)) + (nb + 1, nb, nb + 2))           # swap L and H
+        return x.transpose(nb, nb + 1)                                             # swap L and H
 
     def _merge_heads(self, x):
         """(…, H, L, d) → (…, L, E)."""
         nb = x.ndim - 3
-        x = x.transpose(tuple(range(nb)) + (nb + 1, nb, nb + 2))               # (…, L, H, d)
+        x = x.transpose(nb, nb + 1)                                                 # (…, L, H, d)
         return x.reshape(x.shape[:-2] + (self.embed_dim,))
 
     def forward(self, query, key=None, value=None, mask=None, is_causal=False, return_weights=False):
@@ -144,11 +144,11 @@ class SelfAttention2d(Module):
         n, c, h, w = x.shape
         # (N, H·W, C), copied once into token-major order: LayerNorm's row statistics and the q/k/v products
         # then read contiguous rows (on the transposed view each of them walked memory with a stride of H·W)
-        tokens = x.reshape(n, c, h * w).transpose(0, 2, 1).contiguous()
+        tokens = x.reshape(n, c, h * w).transpose(1, 2).contiguous()
         if self.norm is not None:
             tokens = self.norm(tokens)
         out = self.attn(tokens)                                      # (N, H·W, C)
-        out = out.transpose(0, 2, 1).reshape(n, c, h, w)             # back to NCHW
+        out = out.transpose(1, 2).reshape(n, c, h, w)             # back to NCHW
         return x + out                                               # the residual add
 
     def extra_repr(self):

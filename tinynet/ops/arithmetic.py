@@ -2,15 +2,25 @@
 
 Every rule first computes the gradient as if the input had the output's (broadcast) shape, then calls
 ``unbroadcast`` to sum it back to the input's own shape (see ``tinynet/broadcast.py`` for why it is a sum).
+
+Every rule is written once for two kinds of ``g`` (see ``tinynet/autograd.py``): a NumPy array in an ordinary
+backward, or a Tensor when the gradient must itself be differentiable (``create_graph=True``). ``values(g, a, b)``
+hands the rule what to multiply with: the input arrays in the first case, the input Tensors in the second, so
+``g * b`` is the same formula either way.
 """
 from __future__ import annotations
 
 import numpy as np
 
 from ..broadcast import broadcast_shapes, unbroadcast
-from ..tensor import Tensor, as_tensor, make_result
+from ..autograd import differentiable_rules
+from ..tensor import Tensor, as_tensor, make_result, values
+
 
 __all__ = ["add", "sub", "mul", "div", "neg", "pow"]
+
+# Every rule below also works on a Tensor g, so these ops can be differentiated twice (autograd.py).
+differentiable_rules("add", "sub", "mul", "div", "neg", "pow", "cast")
 
 
 def _operands(op, a, b):
@@ -21,9 +31,20 @@ def _operands(op, a, b):
     if not isinstance(a, Tensor):
         a = as_tensor(a, like=b)
     b = as_tensor(b, like=a)
-    if a.data.dtype is not b.data.dtype:             # (identity: cheap; _float_wins checks the kinds)
-        return _float_wins(a, b), _float_wins(b, a)
+    if a.data.dtype is not b.data.dtype:             # (identity: cheap; the helpers check the kinds)
+        a, b = _float_wins(a, b), _float_wins(b, a)
+        return _dimensioned_wins(a, b), _dimensioned_wins(b, a)
     return a, b
+
+
+def _dimensioned_wins(t, other):
+    """A 0-d float tensor meeting a float tensor with dimensions takes that tensor's dtype, as in PyTorch:
+    float32 x times a 0-d float64 scale stays float32 (NumPy would give float64). The cast is an op on the tape,
+    so a 0-d tensor that requires grad still gets its gradient, in its own dtype."""
+    if (t.data.ndim == 0 and other.data.ndim > 0 and t.data.dtype.kind == "f" and other.data.dtype.kind == "f"
+            and t.data.dtype != other.data.dtype):
+        return make_result("cast", t.data.astype(other.data.dtype), (t,), _pass_through)
+    return t
 
 
 def _float_wins(t, other):
@@ -114,8 +135,9 @@ def mul(a, b):
     a, b = _operands("mul", a, b)
 
     def backward(g):
-        da = unbroadcast(g * b.data, a.shape) if a.requires_grad else None
-        db = unbroadcast(g * a.data, b.shape) if b.requires_grad else None
+        a_, b_ = values(g, a, b)
+        da = unbroadcast(g * b_, a.shape) if a.requires_grad else None
+        db = unbroadcast(g * a_, b.shape) if b.requires_grad else None
         return da, db
 
     return make_result("mul", _forward("mul", np.multiply, a, b), (a, b), backward)
@@ -126,13 +148,16 @@ def div(a, b):
 
     Backward: dy/da = 1/b,  dy/db = -a/b² = -y/b,
     so  da = unbroadcast(g / b, a.shape),  db = unbroadcast(-g * y / b, b.shape).
+    (Differentiable form: y is recomputed as a / b from the input Tensors.)
     """
     a, b = _operands("div", a, b)
     y = _forward("div", np.divide, a, b)
 
     def backward(g):
-        da = unbroadcast(g / b.data, a.shape) if a.requires_grad else None
-        db = unbroadcast(-g * y / b.data, b.shape) if b.requires_grad else None
+        a_, b_ = values(g, a, b)
+        y_ = a_ / b_ if isinstance(g, Tensor) else y
+        da = unbroadcast(g / b_, a.shape) if a.requires_grad else None
+        db = unbroadcast(-g * y_ / b_, b.shape) if b.requires_grad else None
         return da, db
 
     return make_result("div", y, (a, b), backward)
@@ -165,14 +190,25 @@ def pow(a, b):
     y = _forward("pow", np.power, a, b)
 
     def backward(g):
-        da = None
+        a_, b_ = values(g, a, b)
+        da = db = None
         if a.requires_grad:                       # where b = 0, y = 1 is constant in a: 0, not b·a**(b−1) = 0·inf
             with np.errstate(divide="ignore", invalid="ignore"):
-                da = unbroadcast(np.where(b.data == 0, 0, g * b.data * a.data ** (b.data - 1)), a.shape)
-        db = unbroadcast(g * y * np.log(a.data), b.shape) if b.requires_grad else None
+                da = unbroadcast(_where(b.data == 0, 0, g * b_ * a_ ** (b_ - 1)), a.shape)
+        if b.requires_grad:
+            y_, log_a = (a_ ** b_, a_.log()) if isinstance(g, Tensor) else (y, np.log(a.data))
+            db = unbroadcast(g * y_ * log_a, b.shape)
         return da, db
 
     return make_result("pow", y, (a, b), backward)
+
+
+def _where(condition, x, y):
+    """np.where for arrays, tn.where when x is a Tensor (the differentiable form of a rule)."""
+    if isinstance(x, Tensor) or isinstance(y, Tensor):
+        from .shaping import where
+        return where(condition, x, y)
+    return np.where(condition, x, y)
 
 
 def _pow_scalar(a, p):
@@ -181,7 +217,8 @@ def _pow_scalar(a, p):
 
     def backward(g):
         if p == 0:                    # x**0 = 1 is constant: dy/dx = 0, also at x = 0 (where 0 · 0**-1 is NaN)
-            return (np.zeros_like(g),)
-        return (g * p * a.data ** (p - 1),)
+            return (g * 0,)
+        (a_,) = values(g, a)
+        return (g * p * a_ ** (p - 1),)
 
     return make_result("pow", a.data ** p, (a,), backward)

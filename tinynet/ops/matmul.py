@@ -19,13 +19,26 @@ from __future__ import annotations
 import numpy as np
 
 from ..broadcast import unbroadcast
-from ..tensor import as_tensor, make_result
+from ..autograd import differentiable_rules
+from ..tensor import Tensor, as_tensor, make_result, values
+
 
 __all__ = ["matmul"]
 
+# Every rule below also works on a Tensor g, so these ops can be differentiated twice (autograd.py).
+differentiable_rules("matmul")
+
 
 def _swap_last(x):
-    return np.swapaxes(x, -1, -2)
+    """xᵀ over the last two axes (arrays: a view; Tensors: the transpose op, so create_graph can follow it)."""
+    return x.transpose(-1, -2) if isinstance(x, Tensor) else np.swapaxes(x, -1, -2)
+
+
+def _insert_axis(x, axis):
+    """x with a new size-1 axis at ``axis`` (-1 or -2)."""
+    shape = list(x.shape)
+    shape.insert(len(shape) + 1 + axis, 1)
+    return x.reshape(tuple(shape))
 
 
 def matmul(a, b):
@@ -34,21 +47,22 @@ def matmul(a, b):
     _check_shapes(a.shape, b.shape)
     y = np.matmul(a.data, b.data)
 
-    def backward(g):
-        a2 = a.data[None, :] if a.ndim == 1 else a.data      # (k,) -> (1, k)
-        b2 = b.data[:, None] if b.ndim == 1 else b.data      # (k,) -> (k, 1)
+    def backward(g):                                          # g: an array, or a Tensor under create_graph
+        a_, b_ = values(g, a, b)
+        a2 = _insert_axis(a_, -2) if a.ndim == 1 else a_      # (k,) -> (1, k)
+        b2 = _insert_axis(b_, -1) if b.ndim == 1 else b_      # (k,) -> (k, 1)
         g2 = g
         if b.ndim == 1:
-            g2 = np.expand_dims(g2, -1)                       # restore the column axis of y
+            g2 = _insert_axis(g2, -1)                         # restore the column axis of y
         if a.ndim == 1:
-            g2 = np.expand_dims(g2, -2)                       # restore the row axis of y
+            g2 = _insert_axis(g2, -2)                         # restore the row axis of y
         da = db = None
         if a.requires_grad:
-            da = np.matmul(g2, _swap_last(b2))                # (..., n, m)·(..., m, k) = (..., n, k)
+            da = g2 @ _swap_last(b2)                          # (..., n, m)·(..., m, k) = (..., n, k)
             da = unbroadcast(da, a2.shape)
             da = da.reshape(a.shape)
         if b.requires_grad:
-            db = np.matmul(_swap_last(a2), g2)                # (..., k, n)·(..., n, m) = (..., k, m)
+            db = _swap_last(a2) @ g2                          # (..., k, n)·(..., n, m) = (..., k, m)
             db = unbroadcast(db, b2.shape)
             db = db.reshape(b.shape)
         return da, db

@@ -1,19 +1,30 @@
-"""Ops that move values around without arithmetic: reshape, transpose, contiguous, indexing, concatenate, stack,
-where.
+"""Ops that move values around without arithmetic: reshape, transpose, permute, broadcast_to, contiguous,
+indexing, concatenate, stack, where.
 
 Each backward sends every gradient entry back to the place its value came from:
-reshape → reshape back; transpose → the inverse permutation; contiguous → g unchanged (same values, new layout);
+reshape → reshape back; transpose → swap the same two axes back; permute → the inverse permutation;
+broadcast_to → sum the copies (unbroadcast); contiguous → g unchanged (same values, new layout);
 indexing → scatter (adding where an index repeats); concatenate/stack → slice the gradient into the pieces.
+
+Each of those backward steps is itself one of these ops (or ``scatter_add``, indexing's adjoint), so every rule
+here works on a Tensor ``g`` as well as on an array, and is differentiable again (``create_graph``).
 """
 from __future__ import annotations
 
 import numpy as np
 
 from ..broadcast import broadcast_shapes, unbroadcast
+from ..autograd import differentiable_rules
 from ..tensor import Tensor, as_tensor, make_result
 from .arithmetic import _pass_through
 
-__all__ = ["reshape", "transpose", "contiguous", "getitem", "concatenate", "stack", "where"]
+
+__all__ = ["reshape", "transpose", "permute", "broadcast_to", "contiguous", "getitem", "scatter_add", "concatenate",
+           "stack", "where"]
+
+# Every rule below also works on a Tensor g, so these ops can be differentiated twice (autograd.py).
+differentiable_rules("reshape", "transpose", "permute", "broadcast_to", "contiguous", "getitem", "scatter_add",
+                     "concatenate", "stack", "where")
 
 
 def reshape(x, *shape):
@@ -28,21 +39,79 @@ def reshape(x, *shape):
     return make_result("reshape", y, (x,), lambda g: (g.reshape(x.shape),))
 
 
-def transpose(x, *axes):
-    """y = x with its axes permuted (``axes`` as in ``np.transpose``; none given reverses them all).
+def _axis(op, axis, ndim):
+    if not isinstance(axis, (int, np.integer)) or isinstance(axis, bool) or not -ndim <= axis < max(ndim, 1):
+        raise ValueError(f"{op}: dimension {axis!r} is out of range for a tensor with {ndim} dimensions")
+    return int(axis) % max(ndim, 1)
 
-    Backward: y's axis i is x's axis axes[i], so g is permuted back by the inverse permutation argsort(axes).
+
+def transpose(x, *dims):
+    """y = x with axes ``dim0`` and ``dim1`` swapped: ``x.transpose(dim0, dim1)``, as PyTorch's (``x.transpose(0,
+    1)`` of a matrix is its transpose; for any other order of the axes use ``permute``, for all axes reversed
+    ``.T``). Note: NumPy's ``transpose(axes)`` is a permutation; tinynet follows PyTorch here.
+
+    Backward: swapping the same two axes again undoes it, so dx = g.transpose(dim0, dim1).
     """
-    if len(axes) == 1 and isinstance(axes[0], (tuple, list)):
-        axes = tuple(axes[0])
-    if not axes:
-        axes = tuple(reversed(range(x.ndim)))
-    if not all(isinstance(a, (int, np.integer)) and -x.ndim <= a < x.ndim for a in axes) \
-            or sorted(a % x.ndim for a in axes) != list(range(x.ndim)):
-        raise ValueError(f"transpose: axes {axes} are not a permutation of the {x.ndim} axes of a tensor "
-                         f"of shape {x.shape}")
-    inverse = tuple(np.argsort([a % x.ndim for a in axes]))
-    return make_result("transpose", x.data.transpose(axes), (x,), lambda g: (g.transpose(inverse),))
+    if len(dims) != 2:
+        raise TypeError(f"transpose: expected two dimensions to swap, transpose(dim0, dim1), as in PyTorch; got "
+                        f"{dims!r}. For a permutation of all the axes use permute{dims!r}, for every axis "
+                        f"reversed use .T")
+    dim0, dim1 = dims
+    if x.ndim == 0 and dim0 in (0, -1) and dim1 in (0, -1):     # PyTorch allows it: nothing to swap
+        return x
+    d0, d1 = _axis("transpose", dim0, x.ndim), _axis("transpose", dim1, x.ndim)
+    y = np.swapaxes(x.data, d0, d1)
+    return make_result("transpose", y, (x,), lambda g: (_swap(g, d0, d1),))
+
+
+def _swap(g, d0, d1):
+    return transpose(g, d0, d1) if isinstance(g, Tensor) else np.swapaxes(g, d0, d1)
+
+
+def permute(x, *dims):
+    """y = x with its axes reordered: y's axis i is x's axis dims[i] (``np.transpose(x, dims)``), as PyTorch.
+
+    Backward: the inverse permutation puts every axis back, dx = g.permute(argsort(dims)).
+    """
+    if len(dims) == 1 and isinstance(dims[0], (tuple, list)):
+        dims = tuple(dims[0])
+    if not all(isinstance(d, (int, np.integer)) and not isinstance(d, bool) and -x.ndim <= d < max(x.ndim, 1)
+               for d in dims) or sorted(d % max(x.ndim, 1) for d in dims) != list(range(x.ndim)):
+        raise ValueError(f"permute: dims {dims} are not a permutation of the {x.ndim} axes of a tensor of shape "
+                         f"{x.shape}")
+    dims = tuple(int(d) % max(x.ndim, 1) for d in dims)
+    inverse = tuple(int(i) for i in np.argsort(dims))
+    y = x.data.transpose(dims)
+    return make_result("permute", y, (x,), lambda g: (_permute(g, inverse),))
+
+
+def _permute(g, dims):
+    return permute(g, dims) if isinstance(g, Tensor) else g.transpose(dims)
+
+
+def reverse_axes(x):
+    """``x.T``: every axis reversed (NumPy's ``.T``; for a matrix, its transpose)."""
+    return permute(x, tuple(reversed(range(x.ndim))))
+
+
+def matrix_transpose(x):
+    """``x.mT``: the last two axes swapped (a batch of matrices, each transposed), as PyTorch."""
+    if x.ndim < 2:
+        raise ValueError(f"mT: needs at least 2 dimensions, got a tensor of shape {x.shape}")
+    return transpose(x, -2, -1)
+
+
+def broadcast_to(x, shape):
+    """y = x repeated along broadcast axes to ``shape`` (NumPy's rules), as ``torch.broadcast_to``.
+
+    Backward: each x entry was copied to several y entries; their gradients add up: dx = unbroadcast(g, x.shape).
+    """
+    shape = tuple(shape)
+    broadcast_shapes("broadcast_to", x.shape, shape)
+    if np.broadcast_shapes(x.shape, shape) != shape:
+        raise ValueError(f"broadcast_to: cannot broadcast shape {x.shape} to {shape}")
+    y = np.broadcast_to(x.data, shape)
+    return make_result("broadcast_to", y, (x,), lambda g: (unbroadcast(g, x.shape),))
 
 
 def contiguous(x):
@@ -64,8 +133,8 @@ def _plain_index(index):
         return tuple(_plain_index(i) for i in index)
     if isinstance(index, Tensor):
         return index.data
-    if isinstance(index, list):
-        return np.asarray(index)
+    if isinstance(index, list):                 # [] is an empty *integer* index, as in NumPy and PyTorch
+        return np.asarray(index) if index else np.zeros(0, dtype=np.intp)
     return index
 
 
@@ -87,33 +156,51 @@ def getitem(x, index):
         y = x.data[index]
     except IndexError as error:
         raise IndexError(f"getitem: index {index!r} is invalid for a tensor of shape {x.shape}: {error}") from None
-    advanced = _is_advanced(index)
+    return make_result("getitem", np.asarray(y), (x,), lambda g: (_scatter(g, index, x.shape),))
 
-    def backward(g):
-        dx = np.zeros(x.shape, dtype=g.dtype)
-        if advanced:
-            np.add.at(dx, index, g)
-        else:
-            dx[index] = g          # basic indexing reads each x entry at most once
-        return (dx,)
 
-    return make_result("getitem", np.asarray(y), (x,), backward)
+def _scatter(g, index, shape):
+    """zeros(shape) with g added at ``index``: getitem's backward, for an array or a Tensor g."""
+    if isinstance(g, Tensor):
+        return scatter_add(g, index, shape)
+    dx = np.zeros(shape, dtype=g.dtype)
+    if _is_advanced(index):
+        np.add.at(dx, index, g)    # an index may repeat (x[[0, 0]]): both reads add their gradient
+    else:
+        dx[index] = g              # basic indexing reads each x entry at most once
+    return dx
+
+
+def scatter_add(values, index, shape):
+    """y = zeros(shape) with ``values`` added at ``index`` (repeated indices add): the adjoint of ``x[index]``.
+
+    It is what getitem's backward computes; as an op of its own it makes that backward differentiable.
+    Backward: each y entry at ``index`` received one value, so d(values) = g[index] (getitem again).
+    """
+    index = _plain_index(index)
+    return make_result("scatter_add", _scatter(values.data, index, tuple(shape)), (values,),
+                       lambda g: (getitem(g, index) if isinstance(g, Tensor) else np.asarray(g[index]),))
 
 
 def concatenate(tensors, axis=0):
-    """y = the tensors joined along an existing ``axis``.   Backward: split g back into the pieces."""
+    """y = the tensors joined along an existing ``axis``.   Backward: split g back into the pieces.
+    ``axis=None`` flattens every tensor first, as NumPy does (each piece's gradient is reshaped back)."""
     tensors = tuple(as_tensor(t) for t in tensors)
     if not tensors:
         raise ValueError("concatenate: need at least one tensor")
+    if axis is None:
+        tensors, axis = tuple(reshape(t, -1) for t in tensors), 0
     try:
         y = np.concatenate([t.data for t in tensors], axis=axis)
     except (ValueError, np.exceptions.AxisError) as error:
         shapes = ", ".join(str(t.shape) for t in tensors)
         raise ValueError(f"concatenate: cannot join shapes {shapes} along axis {axis}: {error}") from None
-    ends = np.cumsum([t.shape[axis] for t in tensors])[:-1]
+    axis = axis % y.ndim
+    starts = np.cumsum([0] + [t.shape[axis] for t in tensors])
 
-    def backward(g):
-        return tuple(np.split(g, ends, axis=axis))
+    def backward(g):                # each piece's slice of g (a getitem, so a Tensor g stays on the tape)
+        before = (slice(None),) * axis
+        return tuple(g[before + (slice(start, end),)] for start, end in zip(starts[:-1], starts[1:]))
 
     return make_result("concatenate", y, tensors, backward)
 
@@ -133,8 +220,11 @@ def stack(tensors, axis=0):
         raise ValueError(f"stack: axis {axis} is out of range for stacking tensors of shape {tensors[0].shape} "
                          f"(the result has {ndim} axes: valid -{ndim} .. {ndim - 1})") from None
 
-    def backward(g):
-        return tuple(np.take(g, i, axis=axis) for i in range(len(tensors)))
+    axis = axis % y.ndim
+    before = (slice(None),) * axis
+
+    def backward(g):                # piece i is g at index i along the new axis
+        return tuple(g[before + (i,)] for i in range(len(tensors)))
 
     return make_result("stack", y, tensors, backward)
 
@@ -156,8 +246,9 @@ def where(condition, x, y):
     out = np.where(cond, x.data, y.data)
 
     def backward(g):
-        dx = unbroadcast(np.where(cond, g, 0), x.shape) if x.requires_grad else None
-        dy = unbroadcast(np.where(cond, 0, g), y.shape) if y.requires_grad else None
+        pick = where if isinstance(g, Tensor) else np.where
+        dx = unbroadcast(pick(cond, g, 0), x.shape) if x.requires_grad else None
+        dy = unbroadcast(pick(cond, 0, g), y.shape) if y.requires_grad else None
         return dx, dy
 
     return make_result("where", out, (x, y), backward)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .. import tape
 from ..tensor import Tensor
 
 __all__ = ["Optimizer"]
@@ -85,6 +86,7 @@ class Optimizer:
                 raise RuntimeError(f"{type(self).__name__}.step: a parameter of shape {p.data.shape} has a grad "
                                    f"of shape {p.grad.shape}")
             self._update(p, p.grad, state)
+            tape.mark_changed(p)             # p changed in place: a graph recorded before cannot backward
 
     def _update(self, p, grad, state):
         raise NotImplementedError
