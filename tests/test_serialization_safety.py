@@ -141,6 +141,13 @@ def test_save_writes_through_a_synced_temporary_then_renames(tmp_path, monkeypat
     np.testing.assert_array_equal(tn.load(path)["w"], np.ones(2))
 
 
+def test_a_saved_file_gets_the_permissions_of_an_ordinary_new_file(tmp_path):
+    path = tmp_path / "model.npz"
+    tn.save({"w": np.ones(2)}, path)
+    (tmp_path / "plain").write_bytes(b"")
+    assert path.stat().st_mode == (tmp_path / "plain").stat().st_mode
+
+
 def test_module_save_is_atomic_too(tmp_path, monkeypatch):
     model = nn.Linear(2, 2)
     path = tmp_path / "m.npz"

@@ -56,11 +56,19 @@ def save(state_dict, path):
             _write_npz(file, arrays)
             file.flush()
             os.fsync(file.fileno())                 # the bytes are on disk before the name points at them
+        os.chmod(temporary, _new_file_mode())       # mkstemp makes it private (0o600); give it open()'s mode
         os.replace(temporary, target)               # atomic: readers see the old file or the new one, never half
     except BaseException:
         os.unlink(temporary)
         raise
     return path
+
+
+def _new_file_mode():
+    """The permissions open(path, "w") would give a new file: 0o666 less the process's umask."""
+    umask = os.umask(0)                             # the only way to read the umask is to set it ...
+    os.umask(umask)                                 # ... and put it back
+    return 0o666 & ~umask
 
 
 def _write_npz(file, arrays):
