@@ -19,7 +19,7 @@ from ..functional.conv import conv2d, pointwise_conv2d
 from ..functional.depthwise import depthwise_conv2d
 from ..functional.geometry import pair, padding_sides
 from . import init
-from .module import Module
+from .module import Module, check_input_dtype
 from .parameter import Parameter
 
 __all__ = ["Conv2d", "DepthwiseConv2d", "PointwiseConv2d", "SeparableConv2d"]
@@ -86,6 +86,7 @@ class Conv2d(Module):
                               bias, dtype)
 
     def forward(self, x):
+        x = check_input_dtype(self, x, self.weight)
         return conv2d(x, self.weight, self.bias, self.stride, self.padding, self.dilation, self.groups)
 
     def extra_repr(self):
@@ -117,6 +118,7 @@ class DepthwiseConv2d(Module):
         _init_conv_parameters(self, (self.out_channels, 1) + self.kernel_size, self.out_channels, bias, dtype)
 
     def forward(self, x):
+        x = check_input_dtype(self, x, self.weight)
         return depthwise_conv2d(x, self.weight, self.bias, self.stride, self.padding, self.dilation)
 
     def extra_repr(self):
@@ -141,6 +143,7 @@ class PointwiseConv2d(Module):
         _init_conv_parameters(self, (out_channels, in_channels, 1, 1), out_channels, bias, dtype)
 
     def forward(self, x):
+        x = check_input_dtype(self, x, self.weight)
         return pointwise_conv2d(x, self.weight, self.bias)
 
     def extra_repr(self):
