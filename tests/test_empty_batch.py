@@ -36,17 +36,7 @@ LAYERS = {
     "Sequential CNN": (lambda: nn.Sequential(nn.Conv2d(1, 2, 3), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(),
                                             nn.Linear(8, 3)), (0, 1, 6, 6), (0, 3)),
 }
-# depthwise_conv2d's N = 0 is fixed in tinynet.functional, outside this change
-NEEDS_FUNCTIONAL_FIX = {"DepthwiseConv2d", "SeparableConv2d"}
-
-
-def _params(name):
-    if name in NEEDS_FUNCTIONAL_FIX:
-        return pytest.param(name, marks=pytest.mark.xfail(raises=ValueError, reason="F.depthwise_conv2d on N = 0"))
-    return name
-
-
-@pytest.mark.parametrize("name", [_params(name) for name in LAYERS])
+@pytest.mark.parametrize("name", list(LAYERS))
 def test_every_layer_runs_forward_and_backward_on_an_empty_batch(name):
     make, in_shape, out_shape = LAYERS[name]
     tn.manual_seed(0)
@@ -60,7 +50,7 @@ def test_every_layer_runs_forward_and_backward_on_an_empty_batch(name):
         assert p.grad is not None and p.grad.shape == p.shape and not p.grad.any(), pname
 
 
-@pytest.mark.parametrize("name", [_params(name) for name in LAYERS])
+@pytest.mark.parametrize("name", list(LAYERS))
 def test_empty_batch_output_shapes_are_pytorchs(name):
     torch = pytest.importorskip("torch")
     make, in_shape, out_shape = LAYERS[name]
@@ -94,8 +84,6 @@ def test_cross_entropy_sum_and_none_on_an_empty_batch():
     assert F.cross_entropy(logits, target, reduction="none").shape == (0,)
 
 
-@pytest.mark.xfail(raises=ValueError, strict=True, reason="F.cross_entropy refuses the mean over N = 0; "
-                   "PyTorch returns nan (0/0) and an empty gradient; the change is in tinynet/functional/losses.py")
 def test_cross_entropy_mean_on_an_empty_batch_is_nan_as_in_pytorch():
     logits, target = _empty_logits()
     with np.errstate(invalid="ignore"):
@@ -105,8 +93,6 @@ def test_cross_entropy_mean_on_an_empty_batch_is_nan_as_in_pytorch():
     assert logits.grad.shape == (0, 3)
 
 
-@pytest.mark.xfail(raises=ValueError, strict=True, reason="F.mse_loss refuses the mean over an empty input; "
-                   "PyTorch returns nan; the change is in tinynet/functional/losses.py")
 def test_mse_loss_mean_on_an_empty_batch_is_nan_as_in_pytorch():
     x = tn.Tensor(np.zeros((0, 3)), requires_grad=True)
     with np.errstate(invalid="ignore"):

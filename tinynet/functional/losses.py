@@ -75,8 +75,6 @@ def cross_entropy(logits, target, label_smoothing=0.0, reduction="mean"):
     if not 0.0 <= label_smoothing <= 1.0:
         raise ValueError(f"cross_entropy: label_smoothing must be in [0, 1], got {label_smoothing}")
     n, c = logits.shape
-    if n == 0 and reduction == "mean":
-        raise ValueError("cross_entropy: the mean over an empty batch (N = 0) is undefined")
     t = _class_indices(target, n, c)
     if reference_is_on():
         return R.cross_entropy(logits, t, label_smoothing, reduction)
@@ -93,7 +91,7 @@ def cross_entropy(logits, target, label_smoothing=0.0, reduction="mean"):
     else:
         per_row = -log_p[rows, t]                        # (N,)
     if reduction == "mean":
-        out = per_row.mean()
+        out = per_row.sum() / n if n else np.asarray(np.nan, x.dtype)   # N = 0: 0/0 is nan, as in PyTorch
     elif reduction == "sum":
         out = per_row.sum()
     else:
@@ -110,7 +108,7 @@ def cross_entropy(logits, target, label_smoothing=0.0, reduction="mean"):
         else:
             dlogits[rows, t] -= 1                        # p − onehot
         if reduction == "mean":
-            dlogits *= g / n
+            dlogits *= g / max(n, 1)                     # (dlogits is empty when N = 0)
         elif reduction == "sum":
             dlogits *= g
         else:
@@ -140,8 +138,6 @@ def mse_loss(input, target, reduction="mean"):
     if input.shape != target.shape:
         raise ValueError(f"mse_loss: input has shape {input.shape} but target has shape {target.shape}; they must "
                          f"match (reshape one of them, e.g. target.reshape(-1, 1))")
-    if reduction == "mean" and input.size == 0:
-        raise ValueError("mse_loss: the mean over an empty input is undefined")
     if reference_is_on():
         return R.mse_loss(input, target, reduction)
     diff = input.data - target.data
@@ -150,11 +146,11 @@ def mse_loss(input, target, reduction="mean"):
     else:
         out = np.sum(diff * diff)
         if reduction == "mean":
-            out = out / diff.size
+            out = out / diff.size if diff.size else np.nan   # an empty input: 0/0 is nan, as in PyTorch
         out = np.asarray(out, dtype=diff.dtype)
 
     def backward(g):
-        scale = 2 * g / diff.size if reduction == "mean" else 2 * g
+        scale = 2 * g / max(diff.size, 1) if reduction == "mean" else 2 * g
         dinput = diff * scale                            # 2 (x − y) · g (/ n)
         dx = dinput if input.requires_grad else None
         dy = -dinput if target.requires_grad else None
