@@ -12,7 +12,7 @@ Jacobian of f). Finite differences estimate the same numbers without any backwar
 * **directional** mode takes a few seeded random unit directions per input (2 forward passes each): cheap enough
   for conv and attention sizes, and a mismatch anywhere in ĝ shows up in almost every random direction.
 
-Choices that make the check trustworthy (measurements in the project notes):
+Choices that make the check trustworthy (each measured on tinynet's own ops):
 
 * **float64 copies** of the inputs. In float32 a central difference with ε = 1e-6 is 6-70 % wrong.
 * **ε = 1e-6**, within a decade of the point where truncation (∝ ε²) and round-off (∝ 1/ε) balance.
