@@ -14,6 +14,7 @@ from hypothesis import given, settings, strategies as st
 import tinynet as tn
 import tinynet.functional as F
 import tinynet.functional.conv as conv_module
+from tinynet import nn
 from tinynet.testing import check_op, random_array, seeds
 
 # The configuration space (groups x kernel x stride x padding x dilation) is large and each example is cheap
@@ -248,8 +249,8 @@ def test_conv2d_takes_the_same_size_path_exactly_when_the_output_has_the_input_s
     """The shifted-add col2im must really run for 'same' convolutions (and only for them), or the tests above
     would check the strided path twice."""
     calls = []
-    original = conv_module._col2im_same_size
-    monkeypatch.setattr(conv_module, "_col2im_same_size", lambda *args: calls.append(1) or original(*args))
+    original = conv_module.col2im_same_size
+    monkeypatch.setattr(conv_module, "col2im_same_size", lambda *args: calls.append(1) or original(*args))
     x = tn.Tensor(random_array((2, 3, 5, 4), 0), requires_grad=True)
     F.conv2d(x, tn.Tensor(random_array((4, 3, 3, 3), 1)), padding=padding).sum().backward()
     assert bool(calls) == same_size
@@ -448,8 +449,6 @@ def test_bad_window_arguments(kwargs, error, pattern):
 
 
 def test_im2col_col2im_argument_errors():
-    with pytest.raises(TypeError, match="NumPy arrays, got a Tensor"):
-        F.im2col(tn.Tensor(np.zeros((1, 1, 3, 3))), 2)
     with pytest.raises(ValueError, match=r"cols has shape \(1, 4, 5\).*columns of shape \(1, 4, 4\)"):
         F.col2im(np.zeros((1, 4, 5)), (1, 1, 3, 3), 2)
     with pytest.raises(TypeError, match="kernel_size must be an int or a pair"):
@@ -479,3 +478,55 @@ def test_depthwise_input_gradient_is_not_overwritten_by_a_later_depthwise_backwa
     w1, w2 = tn.tensor(np.full((1, 1, 1, 1), 2.0)), tn.tensor(np.full((1, 1, 1, 1), 3.0))
     (F.depthwise_conv2d(h, w1) + F.depthwise_conv2d(h, w2)).backward(np.ones((1, 1, 2, 3)))
     np.testing.assert_array_equal(x.grad, np.full((1, 1, 2, 3), 5.0))     # 2 + 3, not 2 + 2 or 3 + 3
+
+
+@pytest.mark.parametrize("stride, padding, multiplier, with_bias", [(1, 1, 1, True), (2, 0, 2, False),
+                                                                    (1, "same", 3, True)])
+def test_depthwise_conv2d_on_an_empty_batch(stride, padding, multiplier, with_bias):
+    """N = 0 (as PyTorch allows): an empty (0, C·m, H', W') result, an empty input gradient and zero weight and
+    bias gradients, from the function and from the layer."""
+    x = tn.Tensor(np.ones((0, 3, 5, 5)), requires_grad=True)
+    w = tn.Tensor(np.ones((3 * multiplier, 1, 3, 3)), requires_grad=True)
+    b = tn.Tensor(np.ones(3 * multiplier), requires_grad=True) if with_bias else None
+    y = F.depthwise_conv2d(x, w, b, stride=stride, padding=padding)
+    size = F.conv_output_size(5, 3, stride, 1 if padding == "same" else padding)
+    assert y.shape == (0, 3 * multiplier, size, size)
+    y.backward(np.ones(y.shape))
+    assert x.grad.shape == (0, 3, 5, 5)
+    np.testing.assert_array_equal(w.grad, np.zeros(w.shape))
+    if with_bias:
+        np.testing.assert_array_equal(b.grad, np.zeros(3 * multiplier))
+    layer = nn.DepthwiseConv2d(3, 3, padding=1, depth_multiplier=multiplier)
+    out = layer(np.zeros((0, 3, 4, 4), dtype=np.float32))
+    assert out.shape == (0, 3 * multiplier, 4, 4) and out.dtype == np.float32
+    out.backward(np.ones(out.shape, dtype=np.float32))
+    np.testing.assert_array_equal(layer.weight.grad, 0)
+    np.testing.assert_array_equal(layer.bias.grad, 0)
+
+
+# ---- im2col / col2im as differentiable ops -------------------------------------------------------------------
+@given(case=window_cases(), seed=seeds())
+def test_im2col_and_col2im_gradcheck(case, seed):
+    """Both are ops on the tape: their gradients pass a gradcheck (float64, random upstream gradient)."""
+    x, kernel, stride, padding, dilation = case
+    check_op(lambda t: F.im2col(t, kernel, stride, padding, dilation),
+             lambda a: F.im2col(a, kernel, stride, padding, dilation).data, x, seed=seed)
+    cols = random_array(F.im2col(x, kernel, stride, padding, dilation).shape, seed)
+    check_op(lambda t: F.col2im(t, x.shape, kernel, stride, padding, dilation), None, cols, seed=seed)
+
+
+@given(case=window_cases(), seed=seeds())
+def test_im2col_and_col2im_rules_take_a_tensor_gradient_and_record_the_other_op(case, seed):
+    """Given a Tensor g (a gradient being differentiated), each rule calls the other *op*: the result is on the
+    tape, with the values of the array rule."""
+    x, kernel, stride, padding, dilation = case
+    cols = F.im2col(tn.Tensor(x, requires_grad=True), kernel, stride, padding, dilation)
+    image = F.col2im(tn.Tensor(random_array(cols.shape, seed), requires_grad=True), x.shape, kernel, stride,
+                     padding, dilation)
+    for out, other in ((cols, "col2im"), (image, "im2col")):
+        g = random_array(out.shape, seed + 1)
+        (from_array,) = out._entry.backward(g)
+        g_tensor = tn.Tensor(g, requires_grad=True)
+        (from_tensor,) = out._entry.backward(g_tensor)
+        assert isinstance(from_tensor, tn.Tensor) and from_tensor._entry.op == other
+        np.testing.assert_array_equal(from_tensor.data, from_array)

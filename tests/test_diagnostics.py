@@ -199,7 +199,7 @@ def test_layer_grad_norms_after_a_users_own_backward():
 
     tn.manual_seed(0)
     model = nn.Sequential(nn.Linear(3, 4), nn.Tanh(), nn.Residual(nn.Linear(4, 4)), nn.Linear(4, 2, bias=False))
-    x = tn.tensor(np.random.default_rng(0).standard_normal((5, 3)))
+    x = tn.tensor(np.random.default_rng(0).standard_normal((5, 3)), dtype=np.float32)
     model(x).sum().backward()
     norms = layer_grad_norms(model)
     assert list(norms) == ["0", "2.block", "3"]          # layers without parameters are left out

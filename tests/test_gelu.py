@@ -10,7 +10,7 @@ from hypothesis import given, strategies as st
 import tinynet as tn
 from tinynet import functional as F
 from tinynet import nn
-from tinynet.functional.activations import erf, erfc
+from tinynet.functional.erf import erf_array as erf, erfc_array as erfc
 from tinynet.testing import arrays, check_op, random_array, seeds
 
 
@@ -111,3 +111,24 @@ def test_module_and_bad_argument():
         F.gelu(tn.Tensor(x), approximate="erf")
     with pytest.raises(TypeError, match="gelu: needs floating-point"):
         F.gelu(tn.Tensor(np.arange(3)))
+
+
+# ---- erf and erfc as differentiable ops (the exact GELU's reference is built from erfc) --------------------
+@given(x=arrays(scale=1.5))
+def test_erf_and_erfc_ops_match_scipy_and_gradcheck(x):
+    from tinynet.functional.erf import erf as erf_op, erfc as erfc_op
+    check_op(erf_op, scipy.special.erf, x, rtol=1e-14, atol=1e-15)
+    check_op(erfc_op, scipy.special.erfc, x, rtol=1e-14, atol=1e-15)
+
+
+@given(x=arrays(scale=1.5), seed=seeds())
+def test_erf_rules_take_a_tensor_gradient_and_record_it(x, seed):
+    """With a Tensor g the rule recomputes (2/√π) e^{-x²} from the input Tensor, so the tape records it."""
+    from tinynet.functional.erf import erf as erf_op, erfc as erfc_op
+    for op in (erf_op, erfc_op):
+        out = op(tn.Tensor(x, requires_grad=True))
+        g = random_array(out.shape, seed)
+        (from_array,) = out._entry.backward(g)
+        (from_tensor,) = out._entry.backward(tn.Tensor(g, requires_grad=True))
+        assert isinstance(from_tensor, tn.Tensor) and from_tensor.requires_grad
+        np.testing.assert_allclose(from_tensor.data, from_array, rtol=1e-14, atol=1e-300)

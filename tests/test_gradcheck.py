@@ -1,10 +1,13 @@
 """gradcheck must catch wrong rules (including one a .sum()-based check would pass), pass right ones,
 be deterministic, and refuse inputs where finite differences mean nothing."""
+import re
+
 import numpy as np
 import pytest
 from hypothesis import given
 
 import tinynet as tn
+import tinynet.functional as F
 from tinynet.tensor import make_result
 from tinynet.testing import arrays, random_array
 
@@ -109,6 +112,72 @@ def test_same_seed_same_verdict_and_report():
             tn.gradcheck(square_missing_factor_two, [x], mode="directional", seed=7)
         reports.append(str(info.value))
     assert reports[0] == reports[1]
+
+
+# ---- round-off: a small f computed from large values -----------------------------------------------------------
+def _cross_entropy_with_factor(factor):
+    """cross_entropy(s, [0]) for one row, with a backward rule scaled by ``factor`` (1 = right)."""
+    def op(s):
+        z = s.data - s.data.max()
+        log_p = z - np.log(np.exp(z).sum())
+        p = np.exp(log_p)
+        onehot = np.eye(s.shape[-1])[0]
+        return make_result("ce", np.asarray(-log_p[0, 0]), (s,), lambda g: (factor * g * (p - onehot),))
+    return op
+
+
+def test_large_logits_pass_with_an_exact_gradient_as_in_pytorch():
+    """loss = log(1 + e⁻¹³) ≈ 2.3e-6, but it is computed as log of 1 + 2.3e-6: rounded at the size of the 1, so
+    the central difference carries an error of ~1e-11 that ε_mach·|f| (5e-22) cannot explain; the measured
+    round-off of f near x does."""
+    logits = np.array([[14.0, 1.0]])
+    assert tn.gradcheck(lambda s: F.cross_entropy(s, np.array([0])), [logits])
+    assert tn.gradcheck(lambda s: F.cross_entropy(s, np.array([0])), [logits], mode="directional")
+    assert tn.gradcheck(_cross_entropy_with_factor(1.0), [logits])
+
+
+def test_pytorch_passes_the_same_check():
+    torch = pytest.importorskip("torch")
+    logits = torch.tensor([[14.0, 1.0]], dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(lambda s: torch.nn.functional.cross_entropy(s, torch.tensor([0])), [logits])
+
+
+@pytest.mark.parametrize("mode", ["full", "directional"])
+@pytest.mark.parametrize("factor", [2 / 3, 3 / 2])
+def test_a_wrong_factor_is_still_caught_where_round_off_is_large(mode, factor):
+    with pytest.raises(tn.GradcheckError) as info:
+        tn.gradcheck(_cross_entropy_with_factor(factor), [np.array([[14.0, 1.0]])], mode=mode)
+    ratios = [float(r) for r in re.findall(r"analytic/numeric =? ?(-?[0-9.]+)", str(info.value))]
+    assert ratios and np.allclose(ratios, factor, rtol=1e-3)       # the report shows the factor
+
+
+@pytest.mark.parametrize("factor", [2 / 3, 3 / 2])
+def test_a_wrong_factor_is_caught_at_ordinary_logits(factor):
+    with pytest.raises(tn.GradcheckError, match=f"analytic/numeric = {factor:.4g} wherever"):
+        tn.gradcheck(_cross_entropy_with_factor(factor), [random_array((1, 5), 8)])
+
+
+def add_bias_with_mean_instead_of_sum(x, b):
+    """x (N, C) + b (C,): b's gradient must sum g over the rows it was broadcast to; this rule averages them
+    (a missing unbroadcast, patched to the right shape)."""
+    return make_result("bad_add", x.data + b.data, (x, b), lambda g: (g, g.mean(axis=0)))
+
+
+def test_a_missing_unbroadcast_is_caught_and_the_ratio_shows_one_over_n():
+    x, b = random_array((4, 3), 9), random_array((3,), 10)
+    with pytest.raises(tn.GradcheckError) as info:
+        tn.gradcheck(add_bias_with_mean_instead_of_sum, [x, b])
+    message = str(info.value)
+    assert "input 1 (shape (3,))" in message and "input 0" not in message
+    assert "analytic/numeric = 0.25 wherever the check fails" in message
+
+
+def test_a_loss_rounded_to_a_constant_is_explained():
+    """At a logit gap of 40, 1 + e⁻⁴⁰ == 1 in float64: the loss is exactly 0 at x ± ε, so no finite difference
+    can see its 4e-18 gradient; the report says so instead of blaming the backward rule."""
+    with pytest.raises(tn.GradcheckError, match="numeric value is exactly 0 wherever the check fails"):
+        tn.gradcheck(lambda s: F.cross_entropy(s, np.array([0])), [np.array([[41.0, 1.0]])])
+    assert tn.gradcheck(lambda s: F.cross_entropy(s, np.array([0])), [np.array([[41.0, 1.0]])], atol=1e-12)
 
 
 def test_gradcheck_names_a_rule_that_writes_into_g():

@@ -147,7 +147,7 @@ def test_module_rejects_bad_shapes():
     with pytest.raises(ValueError, match="LayerNorm: normalized_shape"):
         nn.LayerNorm(0)
     with pytest.raises(ValueError, match="last axes"):
-        nn.LayerNorm(5)(tn.Tensor(np.zeros((2, 4))))
+        nn.LayerNorm(5)(tn.Tensor(np.zeros((2, 4), dtype=np.float32)))
 
 
 def test_weight_and_bias_must_have_the_input_dtype():

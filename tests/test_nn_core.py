@@ -96,7 +96,7 @@ def test_residual_adds_the_skip_and_checks_shapes():
     check_op(lambda t: res(t), lambda a: a + np.tanh(a @ block[0].weight.data.T + block[0].bias.data), x,
              float32=False)
     with pytest.raises(ValueError, match=r"Residual: the block maps shape \(2, 3\) to \(2, 4\)"):
-        nn.Residual(nn.Linear(3, 4))(tn.tensor(np.ones((2, 3))))
+        nn.Residual(nn.Linear(3, 4))(tn.tensor(np.ones((2, 3), dtype=np.float32)))
 
 
 @pytest.mark.parametrize("layer, ref", [

@@ -325,3 +325,12 @@ def test_gradgradcheck_prod(case, keepdims, seed, zero):
 def test_gradgradcheck_cumsum(shape, data, seed):
     axis = data.draw(st.integers(-len(shape), len(shape) - 1))
     tn.gradgradcheck(lambda t: t.cumsum(axis) * t, [random_array(shape, seed)])
+
+
+def test_mean_over_an_empty_axis_is_nan_as_in_pytorch():
+    x = tn.tensor(np.zeros((3, 0)), requires_grad=True)
+    y = x.mean(axis=1)
+    assert y.shape == (3,) and np.all(np.isnan(y.data))
+    y.backward(np.ones(3))
+    assert x.grad.shape == (3, 0)
+    assert np.isnan(tn.tensor(np.zeros(0)).mean().item())

@@ -112,3 +112,14 @@ def test_bad_arguments():
         F.log_softmax(x, axis=(0, 1))
     with pytest.raises(TypeError, match="floating-point"):
         F.softmax(tn.Tensor(np.arange(3)))
+
+
+@pytest.mark.parametrize("fn", [F.softmax, F.log_softmax])
+@pytest.mark.parametrize("shape, axis", [((0,), 0), ((2, 0), 1), ((2, 0), -1), ((0, 3), 1), ((3, 0, 2), 1)])
+def test_an_empty_axis_gives_an_empty_result_as_in_pytorch(fn, shape, axis):
+    x = tn.Tensor(np.ones(shape), requires_grad=True)
+    y = fn(x, axis=axis)
+    assert y.shape == shape and y.dtype == np.float64
+    y.backward(np.ones(shape))
+    assert x.grad.shape == shape
+    assert fn(np.ones(shape, dtype=np.float32), axis=axis).dtype == np.float32

@@ -27,7 +27,7 @@ def test_gradients_accumulate_across_backward_calls_until_zeroed():
 
 def test_module_zero_grad_clears_parameter_grads():
     layer = tn.nn.Linear(3, 2)
-    layer(tn.tensor(np.ones((4, 3)))).sum().backward()
+    layer(tn.tensor(np.ones((4, 3), dtype=np.float32))).sum().backward()
     assert all(p.grad is not None for p in layer.parameters())
     layer.zero_grad()
     assert all(p.grad is None for p in layer.parameters())

@@ -7,7 +7,8 @@ Reading order for a learner:
   broadcast.py    unbroadcast: why a broadcast input's gradient is a sum
   ops/            every differentiable op, forward and backward side by side
   gradcheck.py    checking backward rules against finite differences
-  functional/     F.relu, F.conv2d, F.scaled_dot_product_attention, losses, ...
+  functional/     F.relu, F.conv2d, F.scaled_dot_product_attention, losses, ...; functional/reference.py: the
+                  textbook twin of every fused op (tn.use_reference() runs the twins instead)
   nn/             Modules: Linear, Conv2d, MultiHeadAttention, Residual, ...
   optim/          SGD, Adam, AdamW
   training.py     fit / evaluate / predict;  summary.py: the model table;  serialization.py: save / load (.npz)
@@ -17,6 +18,7 @@ Reading order for a learner:
 from .tensor import Tensor, tensor  # first: tensor.py binds Tensor's methods to the op modules it then loads
 from . import diagnostics, functional, memory, nn, optim, training  # noqa: E402
 from .autograd import grad
+from .functional.reference_mode import use_reference
 from .gradcheck import GradcheckError, gradcheck, gradgradcheck
 from .memory import keep_freed_memory
 from .ops.einsum import einsum
@@ -33,4 +35,4 @@ __version__ = "0.1.0"
 __all__ = ["Tensor", "tensor", "grad", "no_grad", "enable_grad", "is_grad_enabled", "Tape", "gradcheck",
            "gradgradcheck", "GradcheckError", "concatenate", "stack", "where", "transpose", "permute", "broadcast_to",
            "maximum", "minimum", "einsum", "manual_seed", "save", "load", "summary", "fit", "evaluate", "predict",
-           "keep_freed_memory", "functional", "nn", "optim", "training", "diagnostics", "memory"]
+           "keep_freed_memory", "use_reference", "functional", "nn", "optim", "training", "diagnostics", "memory"]

@@ -8,12 +8,21 @@ A ``.npz`` file is a zip archive holding one ``.npy`` array per key, so any NumP
     np.load("model.npz")["0.weight"]                                 # plain NumPy works too
 
 Keys are PyTorch's ("0.weight", "blocks.1.block.pointwise.bias"), and arrays keep their dtype. Arrays of Python
-objects are refused (``allow_pickle=False`` when writing and when reading), so loading a file never runs code.
+objects are refused when writing and when reading, so loading a file never runs code.
+
+Saving is atomic: the archive is written to a temporary file beside ``path``, flushed to disk, and only then
+renamed over ``path`` (``os.replace``, a single step on POSIX and Windows). A save that fails midway (a full
+disk, Ctrl-C) leaves the previous file as it was, never half a file.
+
+Loading checks what it reads and says what is wrong with a file that ``save`` did not write whole (empty, cut
+off, a single ``.npy`` array, unrelated bytes), naming the path.
 """
 from __future__ import annotations
 
 import os
+import tempfile
 import zipfile
+import zlib
 from collections import OrderedDict
 
 import numpy as np
@@ -39,17 +48,87 @@ def save(state_dict, path):
             raise ValueError(f"save: {name!r} is an array of Python objects (dtype {array.dtype}), which only pickle "
                              f"could store; load() never unpickles, so save() refuses it")
         arrays[name] = array
-    # What np.savez does, written out (np.savez(f, **arrays) would fail on a key named "file", its own argument):
-    # one uncompressed "<name>.npy" member per array, in the .npy format np.load reads.
-    with zipfile.ZipFile(os.fspath(path), "w", compression=zipfile.ZIP_STORED, allowZip64=True) as archive:
-        for name, array in arrays.items():
-            with archive.open(name + ".npy", "w", force_zip64=True) as member:
-                np.lib.format.write_array(member, array, allow_pickle=False)
+    target = os.fspath(path)
+    directory = os.path.dirname(os.path.abspath(target))
+    handle, temporary = tempfile.mkstemp(dir=directory, prefix=os.path.basename(target) + ".", suffix=".tmp")
+    try:
+        with os.fdopen(handle, "wb") as file:
+            _write_npz(file, arrays)
+            file.flush()
+            os.fsync(file.fileno())                 # the bytes are on disk before the name points at them
+        os.chmod(temporary, _new_file_mode())       # mkstemp makes it private (0o600); give it open()'s mode
+        os.replace(temporary, target)               # atomic: readers see the old file or the new one, never half
+    except BaseException:
+        os.unlink(temporary)
+        raise
     return path
 
 
+def _new_file_mode():
+    """The permissions open(path, "w") would give a new file: 0o666 less the process's umask."""
+    umask = os.umask(0)                             # the only way to read the umask is to set it ...
+    os.umask(umask)                                 # ... and put it back
+    return 0o666 & ~umask
+
+
+def _write_npz(file, arrays):
+    """What np.savez does, written out (np.savez(f, **arrays) would fail on a key named "file", its own
+    argument): one uncompressed "<name>.npy" member per array, in the .npy format np.load reads."""
+    with zipfile.ZipFile(file, "w", compression=zipfile.ZIP_STORED, allowZip64=True) as archive:
+        for name, array in arrays.items():
+            with archive.open(name + ".npy", "w", force_zip64=True) as member:
+                np.lib.format.write_array(member, array, allow_pickle=False)
+
+
+_NPY_MAGIC = b"\x93NUMPY"           # how every .npy file starts
+_ZIP_MAGICS = (b"PK\x03\x04", b"PK\x05\x06")   # how a zip archive starts (the second: an empty archive)
+
+
 def load(path):
-    """Read a file written by ``save``: an ``OrderedDict`` name -> ``np.ndarray``, in the saved order."""
-    with np.load(os.fspath(path), allow_pickle=False) as archive:   # by member name: keys "a" and "a.npy" differ
-        return OrderedDict((member[:-4] if member.endswith(".npy") else member, archive[member])
-                           for member in archive.zip.namelist())
+    """Read a file written by ``save``: an ``OrderedDict`` name -> ``np.ndarray``, in the saved order.
+
+    Raises ``ValueError`` naming the path and the problem when the file is empty, cut off, a single ``.npy``
+    array, not a zip archive of ``.npy`` arrays, or holds an array of Python objects (never loaded: reading
+    objects could run code). A missing file is ``FileNotFoundError``.
+    """
+    where = f"load: {os.fspath(path)!r}"
+    with open(path, "rb") as file:
+        start = file.read(len(_NPY_MAGIC))
+    if not start:
+        raise ValueError(f"{where} is empty (0 bytes): no state dict was written to it (was a save interrupted?)")
+    if start.startswith(_NPY_MAGIC):
+        raise ValueError(f"{where} holds a single array (a .npy file, as np.save writes), not a state dict; read "
+                         f"it with np.load, or save a dict of arrays with tn.save(model.state_dict(), path)")
+    if not start.startswith(_ZIP_MAGICS):
+        raise ValueError(f"{where} is not a file written by tn.save: a .npz file is a zip archive of .npy arrays "
+                         f"and starts with b'PK', this one starts with {start!r}")
+    try:
+        archive = zipfile.ZipFile(path)
+    except zipfile.BadZipFile:
+        raise ValueError(f"{where} is an incomplete zip archive: the file was cut off (an interrupted save or "
+                         f"copy?) and cannot be read") from None
+    with archive:
+        return OrderedDict((member[:-4] if member.endswith(".npy") else member,   # keys "a" and "a.npy" differ
+                            _read_member(archive, member, where))
+                           for member in archive.namelist())
+
+
+def _read_member(archive, member, where):
+    """One member of the archive as an array; a damaged or non-array member is a ValueError naming it."""
+    try:
+        with archive.open(member) as file:
+            if file.read(len(_NPY_MAGIC)) != _NPY_MAGIC:
+                raise ValueError(f"{where}: member {member!r} is not a .npy array")
+            file.seek(0)
+            version = np.lib.format.read_magic(file)
+            read_header = (np.lib.format.read_array_header_1_0 if version == (1, 0)
+                           else np.lib.format.read_array_header_2_0)
+            dtype = read_header(file)[2]                       # (shape, fortran_order, dtype)
+            if dtype.hasobject:
+                raise ValueError(f"{where}: member {member!r} is an array of Python objects (dtype {dtype}); load "
+                                 f"reads numeric arrays only (reading objects could run code)")
+            file.seek(0)
+            return np.lib.format.read_array(file, allow_pickle=False)
+    except (EOFError, OSError, zipfile.BadZipFile, zlib.error) as error:
+        raise ValueError(f"{where}: member {member!r} is damaged ({type(error).__name__}: the file was cut off or "
+                         f"changed after it was written)") from None

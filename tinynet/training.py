@@ -93,7 +93,29 @@ def _as_array(name, a, where):
     return a
 
 
-def _check_xy(x, y, where):
+def _model_dtype(model):
+    """The dtype of the model's first floating-point parameter, or None for a model without any."""
+    for p in model.parameters():
+        if p.data.dtype.kind == "f":
+            return p.data.dtype
+    return None
+
+
+def _in_model_dtype(a, dtype):
+    """A NumPy array or Python list of floats in the model's parameter ``dtype``, so that float64 data (NumPy's
+    default) trains a float32 model as float32, instead of each layer raising its dtype TypeError.
+
+    Integer and bool data keep their dtype (class indices, token ids), and a Tensor is taken as it is: its
+    dtype was chosen on purpose, so a mismatch there is the layer's clear error, not a silent copy.
+    """
+    if isinstance(a, Tensor) or dtype is None:
+        return a
+    a = np.asarray(a)
+    return a.astype(dtype, copy=False) if a.dtype.kind == "f" else a
+
+
+def _check_xy(x, y, where, dtype=None):
+    x, y = _in_model_dtype(x, dtype), _in_model_dtype(y, dtype)
     x, y = _as_array("x", x, where), _as_array("y", y, where)
     if x.ndim == 0 or y.ndim == 0:
         raise ValueError(f"{where}: x and y need a batch axis first, got shapes {x.shape} and {y.shape}")
@@ -142,10 +164,11 @@ def fit(model, loss_fn, optimizer, x, y, epochs=1, batch_size=32, validation_dat
 
     model: a Module; its output for a batch is passed to ``loss_fn(output, target)``, which returns a scalar
         Tensor (e.g. ``F.cross_entropy``); ``optimizer``: e.g. ``tn.optim.Adam(model.parameters())``.
-    x, y: arrays (or Tensors) with the examples along axis 0. Each batch reaches the model as a Tensor
-        ``x[idx]`` and the loss as a Tensor ``y[idx]`` (integer classes stay integers). Arrays keep their dtype,
-        so give a float32 model float32 inputs (``x.astype(np.float32)``): float64 inputs would make every
-        layer compute in float64.
+    x, y: arrays, Python lists or Tensors with the examples along axis 0. Each batch reaches the model as a
+        Tensor ``x[idx]`` and the loss as a Tensor ``y[idx]``. Floating-point NumPy arrays and lists are
+        converted to the model's parameter dtype (float64 data trains a float32 model in float32); integer
+        ones keep their dtype (class indices, token ids), and Tensors are used as they are (a Tensor of
+        another floating dtype than the model's is the first layer's TypeError, as in PyTorch).
     epochs, batch_size: the last batch of an epoch may be smaller.
     validation_data: ``(x_val, y_val)``, evaluated after each epoch (``val_loss``, ``val_<metric>``).
     metrics: names ("accuracy") or functions ``f(output_array, target_array) -> float``; averaged over the
@@ -161,7 +184,8 @@ def fit(model, loss_fn, optimizer, x, y, epochs=1, batch_size=32, validation_dat
 
     The model is put in training mode (``model.train()``) for the epochs and left in training mode.
     """
-    x, y = _check_xy(x, y, "fit")
+    dtype = _model_dtype(model)
+    x, y = _check_xy(x, y, "fit", dtype)
     batch_size = _check_batch_size(batch_size, "fit")
     if not isinstance(epochs, (int, np.integer)) or epochs < 0:
         raise ValueError(f"fit: epochs must be a non-negative integer, got {epochs!r}")
@@ -170,7 +194,7 @@ def fit(model, loss_fn, optimizer, x, y, epochs=1, batch_size=32, validation_dat
     if validation_data is not None:
         if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
             raise ValueError("fit: validation_data must be a pair (x_val, y_val)")
-        validation_data = _check_xy(*validation_data, "fit (validation_data)")
+        validation_data = _check_xy(*validation_data, "fit (validation_data)", dtype)
     metric_fns = _metric_functions(metrics)
     rng = np.random.default_rng(seed)
     history = History()
@@ -237,8 +261,10 @@ def evaluate(model, loss_fn, x, y, batch_size=256, metrics=("accuracy",)):
 
     Returns a dict, e.g. ``{"loss": 0.08, "accuracy": 0.98}`` (averages over examples, weighted by batch size).
     ``loss_fn`` may be None (then only the metrics are returned). The model's training mode is restored.
+    ``x`` and ``y`` are converted as in ``fit``: floating-point NumPy arrays and lists take the model's parameter
+    dtype; integer ones and Tensors are kept.
     """
-    x, y = _check_xy(x, y, "evaluate")
+    x, y = _check_xy(x, y, "evaluate", _model_dtype(model))
     batch_size = _check_batch_size(batch_size, "evaluate")
     metric_fns = _metric_functions(metrics)
     sums = {**({"loss": 0.0} if loss_fn is not None else {}), **{name: 0.0 for name, _ in metric_fns}}
@@ -256,8 +282,10 @@ def evaluate(model, loss_fn, x, y, batch_size=256, metrics=("accuracy",)):
 
 def predict(model, x, batch_size=256):
     """``model``'s outputs for every example of ``x`` as one NumPy array, in eval mode, under ``no_grad``
-    (nothing is recorded on the tape), ``batch_size`` examples at a time. The training mode is restored."""
-    x = _as_array("x", x, "predict")
+    (nothing is recorded on the tape), ``batch_size`` examples at a time. The training mode is restored.
+    A floating-point NumPy array or list ``x`` takes the model's parameter dtype, as in ``fit``; an integer one
+    and a Tensor are kept."""
+    x = _as_array("x", _in_model_dtype(x, _model_dtype(model)), "predict")
     if x.ndim == 0 or len(x) == 0:
         raise ValueError(f"predict: x needs a non-empty batch axis first, got shape {x.shape}")
     batch_size = _check_batch_size(batch_size, "predict")

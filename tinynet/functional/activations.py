@@ -9,6 +9,9 @@ import numpy as np
 
 from ..ops import elementwise
 from ..tensor import as_tensor, make_result
+from . import reference as R
+from .erf import erfc_array
+from .reference_mode import reference_is_on
 
 __all__ = ["relu", "tanh", "sigmoid", "gelu"]
 
@@ -28,84 +31,6 @@ def sigmoid(x):
     return elementwise.sigmoid(as_tensor(x))
 
 
-# ---- GELU and the error function --------------------------------------------------------------------------
-# NumPy has no erf, and tinynet depends on NumPy only, so erf and erfc are computed here with rational
-# approximations whose coefficients come from the Cephes math library (S. L. Moshier, ndtr.c), the same ones
-# behind scipy.special.erf/erfc. Accuracy: about 1e-16 in float64 (tests/test_gelu.py compares with SciPy);
-# float32 inputs are computed in float32 (about 1e-7).
-_ERF_T = (9.60497373987051638749e0, 9.00260197203842689217e1, 2.23200534594684319226e3,
-          7.00332514112805075473e3, 5.55923013010394962768e4)
-_ERF_U = (1.0, 3.35617141647503099647e1, 5.21357949780152679795e2, 4.59432382970980127987e3,
-          2.26290000613890934246e4, 4.92673942608635921086e4)
-_ERFC_P = (2.46196981473530512524e-10, 5.64189564831068821977e-1, 7.46321056442269912687e0,
-           4.86371970985681366614e1, 1.96520832956077098242e2, 5.26445194995477358631e2,
-           9.34528527171957607540e2, 1.02755188689515710272e3, 5.57535335369399327526e2)
-_ERFC_Q = (1.0, 1.32281951154744992508e1, 8.67072140885989742329e1, 3.54937778887819891062e2,
-           9.75708501743205489753e2, 1.82390916687909736289e3, 2.24633760818710981792e3,
-           1.65666309194161350182e3, 5.57535340817727675546e2)
-_ERFC_R = (5.64189583547755073984e-1, 1.27536670759978104416e0, 5.01905042251180477414e0,
-           6.16021097993053585195e0, 7.40974269950448939160e0, 2.97886665372100240670e0)
-_ERFC_S = (1.0, 2.26052863220117276590e0, 9.39603524938001434673e0, 1.20489539808096656605e1,
-           1.70814450747565897222e1, 9.60896809063285878198e0, 3.36907645100081516050e0)
-
-
-def _horner(z, coefficients):
-    """c₀ zⁿ + c₁ zⁿ⁻¹ + ... + cₙ, evaluated as (((c₀ z + c₁) z + c₂) ...) (Python-float coefficients keep
-    z's dtype)."""
-    result = np.full_like(z, coefficients[0])
-    for c in coefficients[1:]:
-        result *= z
-        result += c
-    return result
-
-
-def _as_float_array(x):
-    x = np.asarray(x)
-    return x if x.dtype.kind == "f" else x.astype(np.float64)
-
-
-def _erf_small(x):
-    """erf(x) = x · T(x²) / U(x²), valid for |x| < 1 (x is clipped to [-1, 1] so other entries stay finite)."""
-    x = np.clip(x, -1.0, 1.0)
-    z = x * x
-    return x * _horner(z, _ERF_T) / _horner(z, _ERF_U)
-
-
-def _erfc_large(a):
-    """erfc(a) = e^{-a²} · P(a)/Q(a) for 1 ≤ a < 8 and e^{-a²} · R(a)/S(a) for a ≥ 8, with full *relative*
-    accuracy (no 1 - erf cancellation). a is clipped to [1, 27]: erfc(27) ≈ 5e-319, below which float64 is 0;
-    the clipping also keeps the degree-8 polynomials finite in float32 for huge inputs."""
-    a = np.clip(a, 1.0, 27.0)
-    near, far = np.minimum(a, 8.0), np.maximum(a, 8.0)
-    ratio = np.where(a < 8, _horner(near, _ERFC_P) / _horner(near, _ERFC_Q),
-                     _horner(far, _ERFC_R) / _horner(far, _ERFC_S))
-    return np.exp(-a * a) * ratio
-
-
-def erf(x):
-    """The error function erf(x) = (2/√π) ∫₀ˣ e^{-t²} dt of a NumPy array (not a Tensor op: no gradient).
-
-    |x| < 1: a rational function of x² (``_erf_small``);  |x| ≥ 1: sign(x) · (1 - erfc(|x|)) (``_erfc_large``).
-    Both formulas run on the whole array and ``np.where`` picks one per entry (faster than boolean-mask
-    indexing). NaN stays NaN; ±inf gives ±1. Returns an array of x's float dtype and shape.
-    """
-    x = _as_float_array(x)
-    outer = np.copysign(1 - _erfc_large(np.abs(x)), x)
-    return np.where(np.abs(x) < 1, _erf_small(x), outer)
-
-
-def erfc(x):
-    """The complementary error function erfc(x) = 1 - erf(x), accurate *relative to its value* even where
-    1 - erf(x) would cancel (erfc(10) ≈ 2e-45 in float64, where 1 - erf(10) is exactly 0).
-
-    |x| < 1: 1 - erf(x);  x ≥ 1: e^{-x²} P/Q or R/S (``_erfc_large``);  x ≤ -1: 2 - erfc(-x).
-    """
-    x = _as_float_array(x)
-    tail = _erfc_large(np.abs(x))
-    outer = np.where(x > 0, tail, 2 - tail)
-    return np.where(np.abs(x) < 1, 1 - _erf_small(x), outer)
-
-
 _SQRT_HALF = math.sqrt(0.5)
 _INV_SQRT_2PI = 1 / math.sqrt(2 * math.pi)
 _SQRT_2_OVER_PI = math.sqrt(2 / math.pi)
@@ -115,6 +40,8 @@ _GELU_C = 0.044715
 def gelu(x, approximate="none"):
     """GELU(x) = x · Φ(x), Φ the standard normal CDF: each input is weighted by how likely a N(0, 1) draw is
     to be below it (so ≈ x for large x, ≈ 0 for very negative x, smooth in between).
+
+    Reference: `R.gelu`.
 
     Shapes: x, y and dx all have x's shape.
 
@@ -135,30 +62,32 @@ def gelu(x, approximate="none"):
         raise ValueError(f"gelu: approximate must be 'none' or 'tanh', got {approximate!r}")
     if x.dtype.kind != "f":
         raise TypeError(f"gelu: needs floating-point input, got dtype {x.dtype}")
+    if reference_is_on():
+        return R.gelu(x, approximate)
     data = x.data
     if approximate == "none":
-        cdf = erfc(data * -_SQRT_HALF)
-        cdf *= 0.5                                                  # Φ(x)
+        cdf = erfc_array(data * -_SQRT_HALF)
+        cdf *= 0.5                                                  # Φ(x) = ½ erfc(−x/√2), built in place
         y = data * cdf
 
         def backward(g):
-            dydx = np.exp(data * data * -0.5)
+            dydx = np.exp(data * data * -0.5)                       # dy/dx, built in place:
             dydx *= _INV_SQRT_2PI                                   # φ(x)
-            dydx *= data
+            dydx *= data                                            # x φ(x)
             dydx += cdf                                             # Φ(x) + x φ(x)
             return (g * dydx,)
     else:
         x2 = data * data
         two_u = (2 * _SQRT_2_OVER_PI * data) * (1 + _GELU_C * x2)    # 2u = 2√(2/π)(x + c x³)
-        e = np.exp(-np.abs(two_u))                                   # the stable sigmoid (see ops/elementwise.py)
-        s = np.where(two_u >= 0, 1, e) / (1 + e)                     # s = σ(2u)
+        decay = np.exp(-np.abs(two_u))                               # the stable sigmoid (see ops/elementwise.py)
+        s = np.where(two_u >= 0, 1, decay) / (1 + decay)             # s = σ(2u)
         y = data * s
 
         def backward(g):
             du_dx = _SQRT_2_OVER_PI * (1 + 3 * _GELU_C * x2)
             return (g * (s + data * (2 * s * (1 - s)) * du_dx),)
 
-    return make_result("gelu", y, (x,), backward)
+    return make_result("gelu", y, (x,), backward, lambda t: R.gelu(t, approximate))
 
 
 # ---- leaky_relu, softplus, elu ------------------------------------------------------------------------------

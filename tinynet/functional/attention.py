@@ -40,6 +40,8 @@ import numpy as np
 
 from ..broadcast import unbroadcast
 from ..tensor import Tensor, as_tensor, make_result
+from . import reference as R
+from .reference_mode import reference_is_on
 
 __all__ = ["scaled_dot_product_attention"]
 
@@ -50,6 +52,8 @@ def _swap(a):
 
 def scaled_dot_product_attention(q, k, v, mask=None, is_causal=False, scale=None, return_weights=False):
     """out = softmax(q kᵀ · scale + mask) v,  scale = 1/√d_k by default (pass ``scale`` to override it).
+
+    Reference: `R.scaled_dot_product_attention`.
 
     q (…, L, d_k), k (…, S, d_k), v (…, S, d_v)  →  out (…, L, d_v); the "…" axes broadcast.
     ``mask``: boolean, True = may attend, broadcastable to (…, L, S). ``is_causal``: query i sees keys j ≤ i.
@@ -71,6 +75,10 @@ def scaled_dot_product_attention(q, k, v, mask=None, is_causal=False, scale=None
         Σ_j dp_j p_j = Σ_j (Σ_c g_c v_jc) p_j = Σ_c g_c (Σ_j p_j v_jc) = Σ_c g_c out_c,
     a sum over d_v entries instead of S (the trick FlashAttention uses). Blocked entries have p = 0, so ds = 0
     there, and a fully masked row (p = 0, out = 0) gets exactly zero gradient.
+
+    Speed and memory: the (…, L, S) array is made once and every later stage is written over it in place
+    (scores, then s − m, then e^{s − m}, then p), each stage under its own name; q is scaled rather than the
+    (…, L, S) scores.
     """
     q, k, v = as_tensor(q), as_tensor(k), as_tensor(v)
     _check_inputs(q, k, v)
@@ -80,33 +88,36 @@ def scaled_dot_product_attention(q, k, v, mask=None, is_causal=False, scale=None
     if scale is None:                             # d_k = 0: every score is an empty sum, 0 at any scale
         scale = 1.0 / math.sqrt(max(q.shape[-1], 1))
     scale = float(scale)                          # a Python float keeps float32 arrays float32
+    if reference_is_on():
+        return R.scaled_dot_product_attention(q, k, v, mask, is_causal, scale, return_weights)
 
     q_scaled = q.data * scale                     # (…, L, d_k): scaling q is cheaper than scaling (…, L, S)
-    p = np.matmul(q_scaled, _swap(k.data))       # the scores s, (…, L, S); becomes p in place below
+    scores = np.matmul(q_scaled, _swap(k.data))  # s = q kᵀ · scale, (…, L, S)
     del q_scaled                                 # freed now: backward uses q and rescales dk instead
-    if p.shape != scores_shape:                  # v's batch axes broadcast further than q's and k's
-        p = np.broadcast_to(p, scores_shape).copy()
+    if scores.shape != scores_shape:             # v's batch axes broadcast further than q's and k's
+        scores = np.broadcast_to(scores, scores_shape).copy()
     if allowed is not None:
-        np.copyto(p, -np.inf, where=~allowed)    # blocked pairs: e^{-inf} = 0 below
-    row_max = p.max(axis=-1, keepdims=True)
+        np.copyto(scores, -np.inf, where=~allowed)   # blocked pairs: e^{-inf} = 0 below
+    row_max = scores.max(axis=-1, keepdims=True)
     if allowed is not None:
         row_max[row_max == -np.inf] = 0          # fully masked row: avoid (-inf) - (-inf) = NaN
-    p -= row_max
-    np.exp(p, out=p)                             # e^{s - m}, in (0, 1]; 0 where blocked
-    row_sum = p.sum(axis=-1, keepdims=True)
+    shifted = np.subtract(scores, row_max, out=scores)   # s - m, written over s
+    exps = np.exp(shifted, out=shifted)          # e^{s - m}, in (0, 1]; 0 where blocked; over s - m
+    row_sum = exps.sum(axis=-1, keepdims=True)
     if allowed is not None:
         row_sum[row_sum == 0] = 1                # fully masked row: 0 / 1 = 0
-    p *= 1 / row_sum                             # one reciprocal per row, then a multiply
-    out = np.matmul(p, v.data)                   # (…, L, d_v)
+    weights = np.multiply(exps, 1 / row_sum, out=exps)   # p: one reciprocal per row, then a multiply
+    out = np.matmul(weights, v.data)             # (…, L, d_v)
 
     def backward(g):
         dq = dk = dv = None
         if v.requires_grad:
-            dv = unbroadcast(np.matmul(_swap(p), g), v.shape)
+            dv = unbroadcast(np.matmul(_swap(weights), g), v.shape)
         if q.requires_grad or k.requires_grad:
-            ds = np.matmul(g, _swap(v.data))                      # dp, (…, L, S)
-            ds -= np.einsum("...ld,...ld->...l", g, out)[..., None]   # dp - Σ_S dp ⊙ p  (= Σ_{d_v} g ⊙ out)
-            ds *= p                                               # ds = p ⊙ (dp - Σ dp ⊙ p)
+            dweights = np.matmul(g, _swap(v.data))                # dp = g vᵀ, (…, L, S)
+            row_dot = np.einsum("...ld,...ld->...l", g, out)[..., None]   # Σ_S dp ⊙ p  (= Σ_{d_v} g ⊙ out)
+            centered = np.subtract(dweights, row_dot, out=dweights)   # dp - Σ dp ⊙ p, written over dp
+            ds = np.multiply(centered, weights, out=centered)     # ds = p ⊙ (dp - Σ dp ⊙ p), over it again
             if q.requires_grad:
                 dq = np.matmul(ds, k.data)
                 dq *= scale                                       # in place: no second (…, L, d_k) array
@@ -117,9 +128,10 @@ def scaled_dot_product_attention(q, k, v, mask=None, is_causal=False, scale=None
                 dk = unbroadcast(dk, k.shape)
         return dq, dk, dv
 
-    result = make_result("scaled_dot_product_attention", out, (q, k, v), backward)
+    result = make_result("scaled_dot_product_attention", out, (q, k, v), backward,
+                         lambda q_, k_, v_: R.scaled_dot_product_attention(q_, k_, v_, mask, is_causal, scale))
     if return_weights:
-        return result, Tensor._wrap(p)
+        return result, Tensor._wrap(weights)
     return result
 
 

@@ -44,7 +44,8 @@ import numpy as np
 from .. import functional as F           # the public F.im2col / F.col2im, looked up when called
 from ..tensor import Tensor, as_tensor, make_result
 from . import reference as R
-from .conv import _pair
+from .geometry import pair as _pair
+from .reference_mode import reference_is_on
 
 __all__ = ["conv_transpose2d"]
 
@@ -55,6 +56,8 @@ def conv_transpose2d(x, weight, bias=None, stride=1, padding=0, output_padding=0
     x (N, C_in, H, W), weight (C_in, C_out/groups, kh, kw), bias (C_out,) -> y (N, C_out, H_out, W_out) with
     H_out = (H − 1)·stride − 2·padding + dilation·(kh − 1) + output_padding + 1, as
     ``torch.nn.functional.conv_transpose2d`` (note its argument order: groups before dilation).
+
+    Reference: `R.conv_transpose2d` (zeros between the input pixels, padding, a conv with the flipped kernel).
     """
     x, weight = as_tensor(x), as_tensor(weight)
     kernel, stride, padding, output_padding, dilation, out_size, conv_size = _transpose_geometry(
@@ -65,6 +68,8 @@ def conv_transpose2d(x, weight, bias=None, stride=1, padding=0, output_padding=0
     K = Og * kh * kw                                                 # rows of one group's columns
     L = conv_size[0] * conv_size[1]                                  # one column per (zero-extended) pixel
     bias = _checked_bias(bias, C_out, x.dtype)
+    if reference_is_on():
+        return R.conv_transpose2d(x, weight, bias, stride, padding, output_padding, groups, dilation)
     out_shape = (N, C_out) + out_size
     window = dict(kernel_size=kernel, stride=stride, padding=padding, dilation=dilation)
 

@@ -7,6 +7,7 @@ import numpy as np
 
 from ..tensor import Tensor, as_tensor, make_result
 from . import reference as R
+from .reference_mode import reference_is_on
 
 __all__ = ["embedding"]
 
@@ -30,7 +31,7 @@ def embedding(indices, weight, padding_idx=None):
     (dW[padding_idx] = 0), so it stays as it is (zeros, as ``nn.Embedding`` initialises it) while the other rows
     train; a negative value counts from the end, as in PyTorch.
 
-    The textbook version is ``tinynet.functional.reference.embedding`` (integer-array indexing).
+    Reference: `R.embedding` (integer-array indexing, the padding row read through ``detach()``).
     """
     weight = as_tensor(weight)
     index_array = _index_array(indices)
@@ -44,6 +45,8 @@ def embedding(indices, weight, padding_idx=None):
         raise ValueError(f"embedding: index {bad} is out of range for a table of {num_embeddings} rows (weight "
                          f"shape {weight.shape}); indices must be in [0, {num_embeddings})")
     padding_idx = _padding_index("embedding", padding_idx, num_embeddings)
+    if reference_is_on():
+        return R.embedding(index_array, weight, padding_idx=padding_idx)
     y = weight.data[index_array]                                   # (*, D): fancy indexing copies the rows
 
     def backward(g):

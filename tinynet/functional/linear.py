@@ -4,12 +4,16 @@ from __future__ import annotations
 import math
 
 from ..tensor import as_tensor, make_result
+from . import reference as R
+from .reference_mode import reference_is_on
 
 __all__ = ["linear"]
 
 
 def linear(x, weight, bias=None):
     """y = x Wᵀ + b  (PyTorch's layout: ``weight`` is (out, in)).
+
+    Reference: `R.linear`.
 
     Shapes: x (*, in), W (out, in), b (out,), y (*, out); the leading axes * are flattened into
     N rows for the math:  X (N, in), G = dL/dY (N, out).
@@ -30,6 +34,8 @@ def linear(x, weight, bias=None):
         bias = as_tensor(bias)
         if bias.shape != (out_features,):
             raise ValueError(f"linear: bias must have shape ({out_features},), got {bias.shape}")
+    if reference_is_on():
+        return R.linear(x, weight, bias)
     rows = math.prod(x.shape[:-1])                          # N: every leading axis (−1 fails when in = 0)
     x2 = x.data.reshape(rows, x.shape[-1])                  # (N, in)
     y = x2 @ weight.data.T                                  # (N, out)
@@ -47,4 +53,4 @@ def linear(x, weight, bias=None):
         db = g2.sum(axis=0) if bias.requires_grad else None
         return dx, dw, db
 
-    return make_result("linear", y, inputs, backward)
+    return make_result("linear", y, inputs, backward, R.linear)

@@ -9,6 +9,8 @@ from __future__ import annotations
 import numpy as np
 
 from ..tensor import Tensor, as_tensor, make_result
+from . import reference as R
+from .reference_mode import reference_is_on
 
 __all__ = ["cross_entropy", "mse_loss"]
 
@@ -40,8 +42,10 @@ def _class_indices(target, n, num_classes):
 
 
 def cross_entropy(logits, target, label_smoothing=0.0, reduction="mean"):
-    """Softmax cross-entropy between ``logits`` (N, C) and integer class indices ``target`` (N,), as PyTorch's
-    ``F.cross_entropy``.
+    """lossᵢ = −Σⱼ qᵢⱼ log softmax(xᵢ)ⱼ,  qᵢ = (1 − ε)·onehot(tᵢ) + ε/C:  the softmax cross-entropy between
+    ``logits`` (N, C) and integer class indices ``target`` (N,), as PyTorch's ``F.cross_entropy``.
+
+    Reference: `R.cross_entropy`.
 
     Forward. For row i with logits xᵢ (C,) and class tᵢ:
         log pᵢⱼ = xᵢⱼ − logsumexp(xᵢ),   logsumexp(xᵢ) = mᵢ + log Σₖ exp(xᵢₖ − mᵢ),   mᵢ = maxₖ xᵢₖ
@@ -71,23 +75,23 @@ def cross_entropy(logits, target, label_smoothing=0.0, reduction="mean"):
     if not 0.0 <= label_smoothing <= 1.0:
         raise ValueError(f"cross_entropy: label_smoothing must be in [0, 1], got {label_smoothing}")
     n, c = logits.shape
-    if n == 0 and reduction == "mean":
-        raise ValueError("cross_entropy: the mean over an empty batch (N = 0) is undefined")
     t = _class_indices(target, n, c)
+    if reference_is_on():
+        return R.cross_entropy(logits, t, label_smoothing, reduction)
     rows = np.arange(n)
 
     x = logits.data
-    z = x - x.max(axis=1, keepdims=True)                 # (N, C), every entry <= 0
-    e = np.exp(z)
-    s = e.sum(axis=1, keepdims=True)                     # (N, 1), in [1, C]
-    log_p = z - np.log(s)                                # (N, C) log-softmax
+    shifted = x - x.max(axis=1, keepdims=True)           # (N, C), every entry <= 0
+    exps = np.exp(shifted)
+    totals = exps.sum(axis=1, keepdims=True)             # (N, 1), in [1, C]
+    log_p = shifted - np.log(totals)                     # (N, C) log-softmax
     if label_smoothing:
         eps = label_smoothing
         per_row = -(1 - eps) * log_p[rows, t] - (eps / c) * log_p.sum(axis=1)
     else:
         per_row = -log_p[rows, t]                        # (N,)
     if reduction == "mean":
-        out = per_row.mean()
+        out = per_row.sum() / n if n else np.asarray(np.nan, x.dtype)   # N = 0: 0/0 is nan, as in PyTorch
     elif reduction == "sum":
         out = per_row.sum()
     else:
@@ -97,25 +101,28 @@ def cross_entropy(logits, target, label_smoothing=0.0, reduction="mean"):
     def backward(g):
         if not logits.requires_grad:
             return (None,)
-        d = e / s                                        # softmax p, (N, C): a new array, safe to edit
-        if label_smoothing:
-            d -= label_smoothing / c
-            d[rows, t] -= 1 - label_smoothing
+        dlogits = exps / totals                          # softmax p, (N, C): a new array, edited in place into
+        if label_smoothing:                              # p − q, then scaled by g
+            dlogits -= label_smoothing / c
+            dlogits[rows, t] -= 1 - label_smoothing
         else:
-            d[rows, t] -= 1                              # p − onehot
+            dlogits[rows, t] -= 1                        # p − onehot
         if reduction == "mean":
-            d *= g / n
+            dlogits *= g / max(n, 1)                     # (dlogits is empty when N = 0)
         elif reduction == "sum":
-            d *= g
+            dlogits *= g
         else:
-            d *= g[:, None]                              # (N, C) · (N, 1)
-        return (d,)
+            dlogits *= g[:, None]                        # (N, C) · (N, 1)
+        return (dlogits,)
 
-    return make_result("cross_entropy", out, (logits,), backward)
+    return make_result("cross_entropy", out, (logits,), backward,
+                       lambda logits_in: R.cross_entropy(logits_in, t, label_smoothing, reduction))
 
 
 def mse_loss(input, target, reduction="mean"):
-    """Mean squared error, as PyTorch's ``F.mse_loss``:  loss = (1/n) Σ (xₖ − yₖ)²  over all n elements.
+    """loss = (1/n) Σₖ (xₖ − yₖ)² over all n elements: the mean squared error, as PyTorch's ``F.mse_loss``.
+
+    Reference: `R.mse_loss`.
 
     Backward: ∂loss/∂xₖ = 2 (xₖ − yₖ) / n,  ∂loss/∂yₖ = −2 (xₖ − yₖ) / n, each times the upstream g.
     ("sum" drops the 1/n; "none" returns the elementwise (x − y)² and scales by the elementwise g.)
@@ -131,22 +138,22 @@ def mse_loss(input, target, reduction="mean"):
     if input.shape != target.shape:
         raise ValueError(f"mse_loss: input has shape {input.shape} but target has shape {target.shape}; they must "
                          f"match (reshape one of them, e.g. target.reshape(-1, 1))")
+    if reference_is_on():
+        return R.mse_loss(input, target, reduction)
     diff = input.data - target.data
     if reduction == "none":
         out = diff * diff
     else:
         out = np.sum(diff * diff)
         if reduction == "mean":
-            if diff.size == 0:
-                raise ValueError("mse_loss: the mean over an empty input is undefined")
-            out = out / diff.size
+            out = out / diff.size if diff.size else np.nan   # an empty input: 0/0 is nan, as in PyTorch
         out = np.asarray(out, dtype=diff.dtype)
 
     def backward(g):
-        scale = 2 * g / diff.size if reduction == "mean" else 2 * g
-        d = diff * scale
-        dx = d if input.requires_grad else None
-        dy = -d if target.requires_grad else None
+        scale = 2 * g / max(diff.size, 1) if reduction == "mean" else 2 * g
+        dinput = diff * scale                            # 2 (x − y) · g (/ n)
+        dx = dinput if input.requires_grad else None
+        dy = -dinput if target.requires_grad else None
         return dx, dy
 
-    return make_result("mse_loss", out, (input, target), backward)
+    return make_result("mse_loss", out, (input, target), backward, lambda x, y: R.mse_loss(x, y, reduction))

@@ -7,12 +7,15 @@ import numpy as np
 
 from ..tensor import Tensor, as_tensor, make_result
 from . import reference as R
+from .reference_mode import reference_is_on
 
 __all__ = ["layer_norm", "batch_norm"]
 
 
 def layer_norm(x, normalized_shape, weight=None, bias=None, eps=1e-5):
     """y = (x - μ) / √(σ² + ε) · w + b, with μ, σ² the mean and (biased) variance over the last axes.
+
+    Reference: `R.layer_norm`.
 
     Shapes: x (*, *normalized_shape), e.g. (N, L, E) with normalized_shape (E,); weight and bias have shape
     normalized_shape; y has x's shape. Below, one "row" is one slice over the normalized axes, with n entries;
@@ -34,8 +37,8 @@ def layer_norm(x, normalized_shape, weight=None, bias=None, eps=1e-5):
     Reading it: the gradient loses its component along the all-ones direction (shifting a row does not change
     x̂) and along x̂ (scaling a row does not change x̂ either, up to ε).
 
-    The code views x as a matrix X (R, n), one row per normalized slice, so every "per row" quantity is an
-    (R, 1) column. Row sums of products, Σⱼ aⱼ bⱼ, use ``np.einsum("ij,ij->i", a, b)``, which makes no (R, n)
+    Speed: the code views x as a matrix X (R, n), one row per normalized slice, so every "per row" quantity is
+    an (R, 1) column. Row sums of products, Σⱼ aⱼ bⱼ, use ``np.einsum("ij,ij->i", a, b)``, which makes no (R, n)
     temporary: memory traffic, not arithmetic, is what a layer norm costs.
     """
     x = as_tensor(x)
@@ -56,16 +59,17 @@ def layer_norm(x, normalized_shape, weight=None, bias=None, eps=1e-5):
             raise TypeError(f"layer_norm: {label} has dtype {p.dtype} but the input has dtype {x.dtype}; "
                             f"they must match (convert one, e.g. module.to(np.float64))")
     eps = float(eps)
+    if reference_is_on():
+        return R.layer_norm(x, shape, weight, bias, eps)
     n = int(np.prod(shape))                                 # entries per row
     rows = int(np.prod(x.shape[:x.ndim - len(shape)]))      # R: how many rows
     X = x.data.reshape(rows, n)                             # (R, n): the computation is on rows
 
     mu = X.mean(axis=1, keepdims=True)                      # (R, 1)
-    xc = X - mu                                             # x - μ (a new array, ours to modify)
-    var = np.einsum("ij,ij->i", xc, xc)[:, None] / n        # σ² = mean (x - μ)², biased as PyTorch; no (R, n) temp
+    centered = X - mu                                       # x - μ (a new array, ours to modify)
+    var = np.einsum("ij,ij->i", centered, centered)[:, None] / n   # σ² = mean (x - μ)², biased; no (R, n) temp
     r = 1.0 / np.sqrt(var + eps)                            # (R, 1): 1/√(σ² + ε)
-    x_hat = xc
-    x_hat *= r                                              # x̂, in place on our own copy
+    x_hat = np.multiply(centered, r, out=centered)          # x̂, written over x - μ (no longer needed)
     w = None if weight is None else weight.data.reshape(n)
     y = x_hat * w if w is not None else x_hat.copy()        # a copy keeps x̂ private from the user
     if bias is not None:
@@ -74,25 +78,39 @@ def layer_norm(x, normalized_shape, weight=None, bias=None, eps=1e-5):
     inputs = (x,) + tuple(p for p in (weight, bias) if p is not None)
 
     def backward(g):
-        # Shapes as in the forward pass: G = g as (R, n). Two (R, n) arrays are made, dx and one scratch;
+        # Shapes as in the forward pass: g2 = g as (R, n). Two (R, n) arrays are made, dx̂ and one scratch;
         # the rest is in place or one number per row.
-        G = g.reshape(rows, n)
+        g2 = g.reshape(rows, n)
         dx = dw = db = None
         if x.requires_grad:
-            dx = G * w if w is not None else G.copy()                      # dx̂ = g ⊙ w, ours to modify
-            mean_dx_hat_x_hat = np.einsum("ij,ij->i", dx, x_hat)[:, None] / n   # mean(dx̂ ⊙ x̂), (R, 1)
-            dx -= dx.mean(axis=1, keepdims=True)                           # dx̂ - mean(dx̂)
+            dx_hat = g2 * w if w is not None else g2.copy()                # dx̂ = g ⊙ w, ours to modify
+            mean_dx_hat_x_hat = np.einsum("ij,ij->i", dx_hat, x_hat)[:, None] / n   # mean(dx̂ ⊙ x̂), (R, 1)
+            row_means = dx_hat.mean(axis=1, keepdims=True)                 # mean(dx̂), (R, 1)
+            dx_rows = np.subtract(dx_hat, row_means, out=dx_hat)           # dx̂ - mean(dx̂), written over dx̂
             scratch = x_hat * mean_dx_hat_x_hat
-            dx -= scratch                                                  # ... - x̂ ⊙ mean(dx̂ ⊙ x̂)
-            dx *= r                                                        # r ⊙ (...)
-            dx = dx.reshape(x.shape)
+            dx_rows -= scratch                                             # ... - x̂ ⊙ mean(dx̂ ⊙ x̂)
+            dx_rows *= r                                                   # r ⊙ (...) = dx, (R, n)
+            dx = dx_rows.reshape(x.shape)
         if weight is not None and weight.requires_grad:
-            dw = np.einsum("ij,ij->j", G, x_hat).reshape(shape)            # Σ_rows g ⊙ x̂
+            dw = np.einsum("ij,ij->j", g2, x_hat).reshape(shape)           # Σ_rows g ⊙ x̂
         if bias is not None and bias.requires_grad:
-            db = G.sum(axis=0).reshape(shape)                              # Σ_rows g
+            db = g2.sum(axis=0).reshape(shape)                             # Σ_rows g
         return tuple([dx] + [d for p, d in ((weight, dw), (bias, db)) if p is not None])
 
-    return make_result("layer_norm", y, inputs, backward)
+    return make_result("layer_norm", y, inputs, backward, _reference_for(shape, weight, bias, eps))
+
+
+def _reference_for(shape, weight, bias, eps):
+    """The tape's reference: ``R.layer_norm`` called with the entry's inputs, (x, weight, bias) without the
+    ones that are None."""
+
+    def reference(x, *affine):
+        parameters = iter(affine)
+        w = next(parameters) if weight is not None else None
+        b = next(parameters) if bias is not None else None
+        return R.layer_norm(x, shape, w, b, eps)
+
+    return reference
 
 
 def _normalized_shape(normalized_shape):
@@ -139,7 +157,7 @@ def batch_norm(x, running_mean, running_var, weight=None, bias=None, training=Fa
     The running statistics never get a gradient (they are buffers, not inputs of y's formula in training,
     and constants in evaluation), as in PyTorch.
 
-    The textbook version, built from differentiable ops, is ``tinynet.functional.reference.batch_norm``.
+    Reference: `R.batch_norm` (the formula with the mean and variance ops; it never updates running statistics).
     Speed notes: x is viewed as (N, C, M), M = H·W, so per-channel sums are over axes 0 and 2. They use
     ``np.einsum`` ("ncm->c", and "ncm,ncm->c" for sums of products, which makes no (N, C, M) temporary): about
     twice as fast as ``sum(axis=(0, 2))`` on small batches, where the per-call cost dominates.
@@ -152,15 +170,21 @@ def batch_norm(x, running_mean, running_var, weight=None, bias=None, training=Fa
     M = int(np.prod(x.shape[2:]))                       # spatial positions per image and channel
     n = N * M                                           # values per channel
     X = x.data.reshape(N, C, M)
-    if training:
+    batch_statistics = training and n > 0           # an empty batch has none: PyTorch returns an empty result
+    if batch_statistics:
         mean = np.einsum("ncm->c", X) / n                                   # μ, (C,)
         centered = X - mean[:, None]                                        # x - μ (a new array, ours)
         var = np.einsum("ncm,ncm->c", centered, centered) / n               # σ², biased, (C,)
         if running_mean is not None:
             _update_running_stats(running_mean, running_var, mean, var, n, float(momentum))
-    else:
-        mean = running_mean.data.astype(x.dtype)
-        var = running_var.data.astype(x.dtype)
+    if reference_is_on():                       # the textbook twin (the running statistics were updated above)
+        return R.batch_norm(x, running_mean, running_var, weight, bias, training=training, eps=eps)
+    if not batch_statistics:
+        if training:                                                        # empty: any constants will do
+            mean, var = np.zeros(C, dtype=x.dtype), np.ones(C, dtype=x.dtype)
+        else:
+            mean = running_mean.data.astype(x.dtype)
+            var = running_var.data.astype(x.dtype)
         centered = X - mean[:, None]
     r = (1.0 / np.sqrt(var + eps)).astype(x.dtype)                          # 1/√(σ² + ε), (C,)
     x_hat = centered
@@ -177,7 +201,7 @@ def batch_norm(x, running_mean, running_var, weight=None, bias=None, training=Fa
         dx = dw = db = None
         if x.requires_grad:
             dx = G * w[:, None] if w is not None else G.copy()             # dx̂ = g ⊙ w, ours to modify
-            if training:
+            if batch_statistics:
                 mean_dx_hat = np.einsum("ncm->c", dx) / n                   # mean(dx̂), (C,)
                 mean_dx_hat_x_hat = np.einsum("ncm,ncm->c", dx, x_hat) / n  # mean(dx̂ ⊙ x̂), (C,)
                 dx -= mean_dx_hat[:, None]
@@ -191,14 +215,14 @@ def batch_norm(x, running_mean, running_var, weight=None, bias=None, training=Fa
         return tuple([dx] + [d for p, d in ((weight, dw), (bias, db)) if p is not None])
 
     # The reference sees the statistics this call used: in evaluation, copies of the running ones as they are now.
-    frozen_mean = None if training else Tensor._wrap(mean)
-    frozen_var = None if training else Tensor._wrap(var)
+    frozen_mean = None if batch_statistics else Tensor._wrap(mean)
+    frozen_var = None if batch_statistics else Tensor._wrap(var)
 
     def reference(*tensors):
         x_in, rest = tensors[0], list(tensors[1:])
         w_in = rest.pop(0) if weight is not None else None
         b_in = rest.pop(0) if bias is not None else None
-        return R.batch_norm(x_in, frozen_mean, frozen_var, w_in, b_in, training=training, eps=eps)
+        return R.batch_norm(x_in, frozen_mean, frozen_var, w_in, b_in, training=batch_statistics, eps=eps)
 
     return make_result("batch_norm", y, inputs, backward, reference)
 
@@ -215,7 +239,7 @@ def _batch_norm_arguments(x, weight, bias, running_mean, running_var, training, 
     if not training and running_mean is None:
         raise ValueError("batch_norm: training=False normalizes with running_mean and running_var, but they are "
                          "None; pass them, or training=True to use the batch's statistics")
-    if training and x.size // C <= 1:
+    if training and x.shape[0] * int(np.prod(x.shape[2:])) == 1:
         raise ValueError(f"batch_norm: expected more than 1 value per channel when training, got input of shape "
                          f"{x.shape} (the batch variance of a single value is 0)")
     if not isinstance(momentum, numbers.Real) or isinstance(momentum, bool) or not 0.0 <= momentum <= 1.0:

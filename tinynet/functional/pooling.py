@@ -1,9 +1,9 @@
 """Pooling: ``max_pool2d``, ``avg_pool2d``, ``global_avg_pool2d`` on NCHW images.
 
-A pooling window slides exactly like a convolution's (same output size, same index math: see ``conv.py``), but
+A pooling window slides exactly like a convolution's (same output size, same index math: see ``geometry.py``), but
 instead of a learned weighted sum it takes the max or the mean of the window, channel by channel. The code
 walks the kh·kw window taps: for tap (i, j), output (r, q) reads input (r·s + i − p, q·s + j − p), a strided
-slice of x (``conv._taps``); outputs whose tap falls on padding skip it. One pass per tap, no Python loop over
+slice of x (``geometry.taps``); outputs whose tap falls on padding skip it. One pass per tap, no Python loop over
 pixels.
 """
 from __future__ import annotations
@@ -11,29 +11,17 @@ from __future__ import annotations
 import numpy as np
 
 from ..tensor import as_tensor, make_result
-from .conv import _geometry, _pair, _taps
+from . import reference as R
+from .geometry import pool_geometry, taps
+from .reference_mode import reference_is_on
 
 __all__ = ["max_pool2d", "avg_pool2d", "global_avg_pool2d"]
 
 
-def _pool_geometry(op, x, kernel_size, stride, padding):
-    if x.ndim != 4:
-        raise ValueError(f"{op}: input must be 4-D (N, C, H, W), got shape {x.shape}")
-    if x.dtype.kind != "f":
-        raise TypeError(f"{op}: input must be floating-point, got dtype {x.dtype}")
-    kernel = _pair(op, "kernel_size", kernel_size, 1)
-    stride = kernel if stride is None else stride                    # PyTorch's default: non-overlapping windows
-    if isinstance(padding, str):
-        raise ValueError(f"{op}: padding must be an int or a pair of ints, got {padding!r}")
-    pads = _pair(op, "padding", padding, 0)
-    if any(p > k // 2 for p, k in zip(pads, kernel)):
-        raise ValueError(f"{op}: padding {pads} must be at most half the kernel size {kernel} (so that every "
-                         f"window holds at least one real pixel), as in PyTorch")
-    return _geometry(op, x.shape[2:], kernel, stride, pads, 1)
-
-
 def max_pool2d(x, kernel_size, stride=None, padding=0):
     """y[n, c, r, q] = max over the window of x[n, c, r·s + i − p, q·s + j − p], i < kh, j < kw.
+
+    Reference: `R.max_pool2d` (im2col, then each window's first maximum).
 
     Shapes: x (N, C, H, W), y (N, C, H', W'), H' = floor((H + 2p − kh)/s) + 1. ``stride`` defaults to
     ``kernel_size``; padding (at most half the kernel) never wins: padded cells are simply not candidates,
@@ -47,14 +35,16 @@ def max_pool2d(x, kernel_size, stride=None, padding=0):
     (the output is NaN, as in PyTorch).
     """
     x = as_tensor(x)
-    geo = _pool_geometry("max_pool2d", x, kernel_size, stride, padding)
+    geo = pool_geometry("max_pool2d", x, kernel_size, stride, padding)
+    if reference_is_on():
+        return R.max_pool2d(x, kernel_size, stride, padding)
     N, C = x.shape[:2]
     Ho, Wo = geo.out_size
     best = np.full((N, C, Ho, Wo), -np.inf, dtype=x.dtype)           # running max over the taps
     no_tap = geo.kernel[0] * geo.kernel[1]                           # "no pixel read yet" (taps are 0 .. kh·kw−1)
     arg = np.full((N, C, Ho, Wo), no_tap, dtype=np.min_scalar_type(no_tap))   # winning tap
-    taps = list(_taps(geo))
-    for t, (_, _, (out_rows, out_cols), (in_rows, in_cols)) in enumerate(taps):
+    tap_slices = list(taps(geo))
+    for t, (_, _, (out_rows, out_cols), (in_rows, in_cols)) in enumerate(tap_slices):
         value = x.data[:, :, in_rows, in_cols]
         best_here, arg_here = best[:, :, out_rows, out_cols], arg[:, :, out_rows, out_cols]   # views
         # strict >: on a tie the earlier tap stays. A window's first real pixel always takes the lead, even at
@@ -65,16 +55,19 @@ def max_pool2d(x, kernel_size, stride=None, padding=0):
 
     def backward(g):
         dx = np.zeros(x.shape, dtype=g.dtype)
-        for t, (_, _, (out_rows, out_cols), (in_rows, in_cols)) in enumerate(taps):
+        for t, (_, _, (out_rows, out_cols), (in_rows, in_cols)) in enumerate(tap_slices):
             won = arg[:, :, out_rows, out_cols] == t
             dx[:, :, in_rows, in_cols] += np.where(won, g[:, :, out_rows, out_cols], 0)
         return (dx,)
 
-    return make_result("max_pool2d", best, (x,), backward)
+    return make_result("max_pool2d", best, (x,), backward,
+                       lambda t: R.max_pool2d(t, kernel_size, stride, padding))
 
 
 def avg_pool2d(x, kernel_size, stride=None, padding=0):
     """y[n, c, r, q] = (1 / (kh·kw)) Σ_{i,j} x[n, c, r·s + i − p, q·s + j − p]   (zero padding counted).
+
+    Reference: `R.avg_pool2d` (im2col, then the mean of each window).
 
     Shapes as ``max_pool2d``. The divisor is always kh·kw, padded zeros included (PyTorch's default,
     ``count_include_pad=True``): so avg_pool2d is exactly a depthwise convolution with the constant kernel
@@ -84,28 +77,33 @@ def avg_pool2d(x, kernel_size, stride=None, padding=0):
     g[n, c, r, q] / (kh·kw)  for every tap (i, j) (overlapping windows add up).
     """
     x = as_tensor(x)
-    geo = _pool_geometry("avg_pool2d", x, kernel_size, stride, padding)
+    geo = pool_geometry("avg_pool2d", x, kernel_size, stride, padding)
+    if reference_is_on():
+        return R.avg_pool2d(x, kernel_size, stride, padding)
     N, C = x.shape[:2]
     Ho, Wo = geo.out_size
     count = geo.kernel[0] * geo.kernel[1]
-    taps = list(_taps(geo))
+    tap_slices = list(taps(geo))
     total = np.zeros((N, C, Ho, Wo), dtype=x.dtype)
-    for _, _, (out_rows, out_cols), (in_rows, in_cols) in taps:
+    for _, _, (out_rows, out_cols), (in_rows, in_cols) in tap_slices:
         total[:, :, out_rows, out_cols] += x.data[:, :, in_rows, in_cols]
     y = total / count                                                # (N, C, H', W'), x's dtype
 
     def backward(g):
         share = g / count                                            # each of the kh·kw pixels' part
         dx = np.zeros(x.shape, dtype=g.dtype)
-        for _, _, (out_rows, out_cols), (in_rows, in_cols) in taps:
+        for _, _, (out_rows, out_cols), (in_rows, in_cols) in tap_slices:
             dx[:, :, in_rows, in_cols] += share[:, :, out_rows, out_cols]
         return (dx,)
 
-    return make_result("avg_pool2d", y, (x,), backward)
+    return make_result("avg_pool2d", y, (x,), backward,
+                       lambda t: R.avg_pool2d(t, kernel_size, stride, padding))
 
 
 def global_avg_pool2d(x):
     """y[n, c, 0, 0] = mean over (h, w) of x[n, c, h, w]:  x (N, C, H, W) -> y (N, C, 1, 1).
+
+    Reference: `R.global_avg_pool2d` (the same: this op is already one differentiable ``mean``).
 
     The output keeps two size-1 axes, as PyTorch's ``adaptive_avg_pool2d(x, 1)`` (and ``nn.AdaptiveAvgPool2d(1)``)
     does; Keras' ``GlobalAveragePooling2D`` returns (N, C) instead: follow it with ``Flatten()`` (or

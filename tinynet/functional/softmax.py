@@ -14,6 +14,8 @@ from __future__ import annotations
 import numpy as np
 
 from ..tensor import as_tensor, make_result
+from . import reference as R
+from .reference_mode import reference_is_on
 
 __all__ = ["softmax", "log_softmax"]
 
@@ -33,7 +35,10 @@ def _check_axis(op, x, axis):
 def softmax(x, axis=-1):
     """s = softmax(x) along ``axis``:  sᵢ = e^{xᵢ - m} / Σⱼ e^{xⱼ - m},  m = maxⱼ xⱼ (the stable form).
 
+    Reference: `R.softmax`.
+
     Shapes: x, s and the gradients all have x's shape; each 1-D slice along ``axis`` (a "row") is independent.
+    A zero-length axis gives an empty result, as in PyTorch.
 
     Backward, derived.  Within one row, ∂sᵢ/∂xⱼ = sᵢ(δᵢⱼ - sⱼ)  (quotient rule on e^{xᵢ}/Σ).  The Jacobian is
     J = diag(s) - s sᵀ (symmetric), so for an upstream gradient g = dL/ds the vector-Jacobian product is
@@ -46,27 +51,34 @@ def softmax(x, axis=-1):
 
     A row that is entirely -inf has no softmax (0/0); it gives NaN, as in PyTorch. Attention masks are handled
     in ``scaled_dot_product_attention``, which defines fully masked rows as zeros.
+
+    Speed: the exponentials are written over x - m and the probabilities over the exponentials (one new array).
     """
     x = as_tensor(x)
     axis = _check_axis("softmax", x, axis)
+    if reference_is_on():
+        return R.softmax(x, axis)
+    if x.size == 0:                                         # nothing to normalise: an empty result
+        return make_result("softmax", np.empty(x.shape, x.dtype), (x,), _empty_gradient, lambda t: R.softmax(t, axis))
     data = x.data.reshape(1) if x.ndim == 0 else x.data
-    e = data - data.max(axis=axis, keepdims=True)           # new array: x is never modified
-    np.exp(e, out=e)                                        # e^{x - m} in place: each entry in (0, 1]
-    s = e
-    s /= e.sum(axis=axis, keepdims=True)
-    s = s.reshape(x.shape)
+    shifted = data - data.max(axis=axis, keepdims=True)     # x - m: a new array (x is never modified), each <= 0
+    exps = np.exp(shifted, out=shifted)                     # e^{x - m}, in (0, 1], over x - m (no longer needed)
+    probs = np.divide(exps, exps.sum(axis=axis, keepdims=True), out=exps)   # s, over the exponentials
+    s = probs.reshape(x.shape)
 
     def backward(g):
         dot = (g * s).sum(axis=axis, keepdims=True) if x.ndim else (g * s)    # Σ g ⊙ s per row
         return ((g - dot) * s,)
 
-    return make_result("softmax", s, (x,), backward)
+    return make_result("softmax", s, (x,), backward, lambda t: R.softmax(t, axis))
 
 
 def log_softmax(x, axis=-1):
     """y = log softmax(x) along ``axis``:  yᵢ = (xᵢ - m) - log Σⱼ e^{xⱼ - m},  m = maxⱼ xⱼ.
 
-    Shapes: x, y and the gradients all have x's shape.
+    Reference: `R.log_softmax`.
+
+    Shapes: x, y and the gradients all have x's shape. A zero-length axis gives an empty result.
 
     Backward, derived.  yᵢ = xᵢ - LSE(x) with LSE(x) = log Σⱼ e^{xⱼ}, and ∂LSE/∂xⱼ = e^{xⱼ}/Σ e = sⱼ
     (the softmax). So ∂yᵢ/∂xⱼ = δᵢⱼ - sⱼ and, for g = dL/dy,
@@ -77,13 +89,23 @@ def log_softmax(x, axis=-1):
     """
     x = as_tensor(x)
     axis = _check_axis("log_softmax", x, axis)
+    if reference_is_on():
+        return R.log_softmax(x, axis)
+    if x.size == 0:                                         # nothing to normalise: an empty result
+        return make_result("log_softmax", np.empty(x.shape, x.dtype), (x,), _empty_gradient,
+                           lambda t: R.log_softmax(t, axis))
     data = x.data.reshape(1) if x.ndim == 0 else x.data
-    y = data - data.max(axis=axis, keepdims=True)          # x - m: every entry ≤ 0
-    y -= np.log(np.exp(y).sum(axis=axis, keepdims=True))    # minus log Σ e^{x - m}
-    y = y.reshape(x.shape)
+    shifted = data - data.max(axis=axis, keepdims=True)    # x - m: every entry <= 0
+    log_sum_exp = np.log(np.exp(shifted).sum(axis=axis, keepdims=True))   # log Σ e^{x - m}, one per row
+    y = np.subtract(shifted, log_sum_exp, out=shifted).reshape(x.shape)   # written over x - m
 
     def backward(g):
         total = g.sum(axis=axis, keepdims=True) if x.ndim else g    # Σ g per row
         return (g - np.exp(y) * total,)
 
-    return make_result("log_softmax", y, (x,), backward)
+    return make_result("log_softmax", y, (x,), backward, lambda t: R.log_softmax(t, axis))
+
+
+def _empty_gradient(g):
+    """The backward rule of an empty result: the gradient is as empty as the input."""
+    return (g,)

@@ -18,7 +18,7 @@ from ..functional.linear import linear
 from ..tensor import as_tensor
 from . import init
 from .linear import Linear
-from .module import Module
+from .module import Module, check_input_dtype
 from .normalization import LayerNorm
 from .parameter import Parameter
 
@@ -89,9 +89,9 @@ class MultiHeadAttention(Module):
         return x.reshape(x.shape[:-2] + (self.embed_dim,))
 
     def forward(self, query, key=None, value=None, mask=None, is_causal=False, return_weights=False):
-        query = as_tensor(query)
-        key = query if key is None else as_tensor(key)
-        value = key if value is None else as_tensor(value)
+        query = check_input_dtype(self, query, self.in_proj_weight)
+        key = query if key is None else check_input_dtype(self, key, self.in_proj_weight)
+        value = key if value is None else check_input_dtype(self, value, self.in_proj_weight)
         for label, t in (("query", query), ("key", key), ("value", value)):
             if t.ndim < 2 or t.shape[-1] != self.embed_dim:
                 raise ValueError(f"MultiHeadAttention: {label} must have shape (N, length, embed_dim="

@@ -7,9 +7,9 @@ import numbers
 import numpy as np
 
 from ..functional.normalization import batch_norm
-from ..tensor import Tensor, as_tensor
+from ..tensor import Tensor
 from . import init
-from .module import Module
+from .module import Module, check_input_dtype
 from .parameter import Parameter
 
 __all__ = ["BatchNorm1d", "BatchNorm2d"]
@@ -77,7 +77,7 @@ class _BatchNorm(Module):
             self.num_batches_tracked.data[...] = 0
 
     def forward(self, x):
-        x = as_tensor(x)
+        x = check_input_dtype(self, x, self.weight if self.weight is not None else self.running_mean)
         self._check_input(x)
         momentum = 0.0 if self.momentum is None else self.momentum
         if self.training and self.track_running_stats:
@@ -95,9 +95,6 @@ class _BatchNorm(Module):
         if x.shape[1] != self.num_features:
             raise ValueError(f"{name}({self.num_features}): the input has {x.shape[1]} channels (shape {x.shape}, "
                              f"channels on axis 1), expected num_features = {self.num_features}")
-        if self.running_mean is not None and x.dtype != self.running_mean.dtype:
-            raise TypeError(f"{name}: the input has dtype {x.dtype} but the layer's running statistics have "
-                            f"dtype {self.running_mean.dtype}; convert one (e.g. module.to(np.float64))")
 
     def extra_repr(self):
         return (f"{self.num_features}, eps={self.eps:g}, momentum={self.momentum}, affine={self.affine}, "

@@ -1,6 +1,8 @@
 """``Sequential``: modules applied one after another."""
 from __future__ import annotations
 
+import numpy as np
+
 from .module import Module
 
 __all__ = ["Sequential"]
@@ -30,6 +32,12 @@ class Sequential(Module):
             for name, module in list(self._modules.items())[i]:
                 part.add_module(name, module)
             return part
+        if not isinstance(i, (int, np.integer)) or isinstance(i, bool):
+            raise TypeError(f"Sequential: index with an int or a slice, got {type(i).__name__} {i!r}")
+        n = len(self)
+        if not -n <= i < n:
+            valid = f"valid: {-n} .. {n - 1}" if n else "it is empty"
+            raise IndexError(f"Sequential: index {i} is out of range for a Sequential of length {n} ({valid})")
         return list(self._modules.values())[i]
 
     def __iter__(self):

@@ -1,8 +1,9 @@
 """Convolution layers: ``Conv2d``, ``DepthwiseConv2d``, ``PointwiseConv2d``, ``SeparableConv2d``.
 
 Each layer owns its ``weight`` (and ``bias``) in PyTorch's layout and calls the function of the same name in
-``tinynet/functional/conv.py``, where the math lives. Attributes use PyTorch's names, with ``kernel_size``,
-``stride`` and ``dilation`` stored as (h, w) pairs and ``padding`` as a pair or the string 'same'/'valid'.
+``tinynet/functional/`` (conv.py, depthwise.py), where the math lives. Attributes use PyTorch's names, with
+``kernel_size``, ``stride`` and ``dilation`` stored as (h, w) pairs and ``padding`` as a pair or the string
+'same'/'valid'.
 
 Initialisation is PyTorch's: weight ~ U(−1/√fan_in, 1/√fan_in) (``kaiming_uniform_`` with a = √5) and
 bias ~ U(−1/√fan_in, 1/√fan_in), with fan_in = (in_channels / groups) · kh · kw, the number of inputs each
@@ -14,9 +15,11 @@ import math
 
 import numpy as np
 
-from ..functional.conv import _pair, _padding, conv2d, depthwise_conv2d, pointwise_conv2d
+from ..functional.conv import conv2d, pointwise_conv2d
+from ..functional.depthwise import depthwise_conv2d
+from ..functional.geometry import pair, padding_sides
 from . import init
-from .module import Module
+from .module import Module, check_input_dtype
 from .parameter import Parameter
 
 __all__ = ["Conv2d", "DepthwiseConv2d", "PointwiseConv2d", "SeparableConv2d"]
@@ -30,11 +33,11 @@ def _check_positive(layer, name, value):
 
 def _window_args(layer, kernel_size, stride, padding, dilation):
     """Validate once, at construction (as PyTorch does): pairs, and padding as a pair or 'same'/'valid'."""
-    kernel = _pair(layer, "kernel_size", kernel_size, 1)
-    stride = _pair(layer, "stride", stride, 1)
-    dilation = _pair(layer, "dilation", dilation, 1)
-    _padding(layer, padding, kernel, stride, dilation)             # raises on a bad value ('same' + stride 2, ...)
-    padding = padding if isinstance(padding, str) else _pair(layer, "padding", padding, 0)
+    kernel = pair(layer, "kernel_size", kernel_size, 1)
+    stride = pair(layer, "stride", stride, 1)
+    dilation = pair(layer, "dilation", dilation, 1)
+    padding_sides(layer, padding, kernel, stride, dilation)        # raises on a bad value ('same' + stride 2, ...)
+    padding = padding if isinstance(padding, str) else pair(layer, "padding", padding, 0)
     return kernel, stride, padding, dilation
 
 
@@ -83,6 +86,7 @@ class Conv2d(Module):
                               bias, dtype)
 
     def forward(self, x):
+        x = check_input_dtype(self, x, self.weight)
         return conv2d(x, self.weight, self.bias, self.stride, self.padding, self.dilation, self.groups)
 
     def extra_repr(self):
@@ -114,6 +118,7 @@ class DepthwiseConv2d(Module):
         _init_conv_parameters(self, (self.out_channels, 1) + self.kernel_size, self.out_channels, bias, dtype)
 
     def forward(self, x):
+        x = check_input_dtype(self, x, self.weight)
         return depthwise_conv2d(x, self.weight, self.bias, self.stride, self.padding, self.dilation)
 
     def extra_repr(self):
@@ -138,6 +143,7 @@ class PointwiseConv2d(Module):
         _init_conv_parameters(self, (out_channels, in_channels, 1, 1), out_channels, bias, dtype)
 
     def forward(self, x):
+        x = check_input_dtype(self, x, self.weight)
         return pointwise_conv2d(x, self.weight, self.bias)
 
     def extra_repr(self):

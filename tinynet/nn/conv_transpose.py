@@ -9,7 +9,7 @@ import numpy as np
 
 from ..functional.conv_transpose import _pair, conv_transpose2d
 from .conv import _check_positive, _init_conv_parameters
-from .module import Module
+from .module import Module, check_input_dtype
 
 __all__ = ["ConvTranspose2d"]
 
@@ -52,6 +52,7 @@ class ConvTranspose2d(Module):
         """``output_size`` ((H_out, W_out), or a full (N, C, H_out, W_out)) picks the output_padding that gives
         that size, as PyTorch's ``forward(input, output_size)``: several sizes map back to x's size under the
         strided conv, e.g. to match the skip connection of a U-Net."""
+        x = check_input_dtype(self, x, self.weight)
         output_padding = self.output_padding if output_size is None else self._padding_for(x, output_size)
         return conv_transpose2d(x, self.weight, self.bias, self.stride, self.padding, output_padding,
                                 self.groups, self.dilation)

@@ -1,6 +1,8 @@
 """``Flatten``: merge a range of axes into one, as ``torch.nn.Flatten``."""
 from __future__ import annotations
 
+import math
+
 from ..tensor import as_tensor
 from .module import Module
 
@@ -25,7 +27,8 @@ class Flatten(Module):
         if not (-ndim <= self.start_dim < ndim and -ndim <= self.end_dim < ndim) or start > end:
             raise ValueError(f"Flatten: start_dim={self.start_dim}, end_dim={self.end_dim} do not name a range of "
                              f"axes of an input with shape {x.shape}")
-        return x.reshape(x.shape[:start] + (-1,) + x.shape[end + 1:])
+        merged = math.prod(x.shape[start:end + 1])     # not -1: with a 0-size batch, -1 has no single answer
+        return x.reshape(x.shape[:start] + (merged,) + x.shape[end + 1:])
 
     def extra_repr(self):
         return f"start_dim={self.start_dim}, end_dim={self.end_dim}"

@@ -7,7 +7,7 @@ import numpy as np
 
 from ..functional.linear import linear
 from . import init
-from .module import Module
+from .module import Module, check_input_dtype
 from .parameter import Parameter
 
 __all__ = ["Linear"]
@@ -35,6 +35,7 @@ class Linear(Module):
             self.register_parameter("bias", None)
 
     def forward(self, x):
+        x = check_input_dtype(self, x, self.weight)
         return linear(x, self.weight, self.bias)
 
     def extra_repr(self):

@@ -10,14 +10,38 @@ such as batch norm's running mean. They are saved in ``state_dict()`` beside the
 """
 from __future__ import annotations
 
+import os
 from collections import OrderedDict
 
 import numpy as np
 
-from ..tensor import Tensor
+from ..tensor import Tensor, as_tensor
 from .parameter import Parameter
 
-__all__ = ["Module"]
+__all__ = ["Module", "check_input_dtype"]
+
+
+def check_input_dtype(layer, x, param):
+    """``x`` as a Tensor, after checking that its dtype is ``param``'s: the one dtype check every layer with
+    parameters makes at the start of ``forward`` (Linear, the convolutions, LayerNorm, MultiHeadAttention).
+
+    Why a layer refuses, as PyTorch's do ("mat1 and mat2 must have the same dtype"), instead of promoting:
+    float64 data (NumPy's default) fed to a float32 model would make every layer after it compute in float64,
+    twice as slowly and with float64 gradients for float32 weights, and nothing would say so. An integer input
+    is refused too: a layer computes in floating point, and integer pixel values or features usually need
+    scaling anyway. A Python list becomes a float32 tensor (as in PyTorch), so it suits a float32 model.
+    """
+    x = as_tensor(x)
+    if param is None or x.data.dtype == param.data.dtype:
+        return x
+    got, want = x.data.dtype, param.data.dtype
+    if got.kind == "f":
+        fix = (f"convert the input (x.astype(np.{want}) for an array, tn.tensor(x, dtype=np.{want})) or the model "
+               f"(model.to(np.{got}))")
+    else:
+        fix = f"layers compute in floating point: convert the input with x.astype(np.{want}) (scaled if need be)"
+    raise TypeError(f"{type(layer).__name__}: the input has dtype {got} but the layer's parameters are {want}; "
+                    f"{fix}")
 
 
 class Module:
@@ -229,6 +253,11 @@ class Module:
     def load_state_dict(self, state, strict=True):
         """Copy arrays from ``state`` into the parameters and buffers; shapes must match (and, if strict, the key
         sets). Each keeps its own dtype."""
+        if not hasattr(state, "items"):
+            hint = (f"; to read a file, use model.load_state_dict(tn.load({state!r})) or model.load({state!r})"
+                    if isinstance(state, (str, bytes, os.PathLike)) else "")
+            raise TypeError(f"load_state_dict: expected a dict name -> array (e.g. model.state_dict() or "
+                            f"tn.load(path)), got a {type(state).__name__}{hint}")
         targets = dict(self._registered_state())          # parameters and persistent buffers, by path
         if strict:
             missing = sorted(set(targets) - set(state))

@@ -5,7 +5,7 @@ import numpy as np
 
 from ..functional.normalization import _normalized_shape, layer_norm
 from . import init
-from .module import Module
+from .module import Module, check_input_dtype
 from .parameter import Parameter
 
 __all__ = ["LayerNorm"]
@@ -43,6 +43,7 @@ class LayerNorm(Module):
             self.register_parameter("bias", None)
 
     def forward(self, x):
+        x = check_input_dtype(self, x, self.weight)          # no check without weights, as in PyTorch
         return layer_norm(x, self.normalized_shape, self.weight, self.bias, self.eps)
 
     def extra_repr(self):

@@ -78,15 +78,18 @@ def sum(x, axis=None, keepdims=False):
 
 
 def mean(x, axis=None, keepdims=False):
-    """y = (1/n) Σ x over ``axis``, n = number of elements reduced.   dx = broadcast(g, x.shape) / n."""
+    """y = (1/n) Σ x over ``axis``, n = number of elements reduced.   dx = broadcast(g, x.shape) / n.
+
+    Over an empty axis (n = 0) the mean is 0/0 = nan, as in PyTorch; x then has no elements to send a gradient to.
+    """
     axes = normalize_axis("mean", axis, x.ndim)
     n = int(np.prod([x.shape[a] for a in axes]))
-    if n == 0:
-        raise ValueError(f"mean: cannot take the mean over an empty axis (shape {x.shape}, axis {axis})")
-    y = x.data.mean(axis=axes, keepdims=keepdims)
+    with np.errstate(invalid="ignore", divide="ignore"):     # n = 0: nan without NumPy's RuntimeWarning
+        y = x.data.sum(axis=axes, keepdims=keepdims) / np.asarray(n, x.data.dtype) if n == 0 else \
+            x.data.mean(axis=axes, keepdims=keepdims)
 
     def backward(g):
-        return (_broadcast_to(_restore_axes(g, axes, keepdims) / n, x.shape),)
+        return (_broadcast_to(_restore_axes(g, axes, keepdims) / (n or 1), x.shape),)   # (empty when n = 0)
 
     return make_result("mean", y, (x,), backward)
 

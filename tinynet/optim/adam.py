@@ -34,15 +34,15 @@ class Adam(Optimizer):
 
     def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0,
                  decoupled_weight_decay=False):
-        if lr < 0:
-            raise ValueError(f"{type(self).__name__}: lr must be >= 0, got {lr}")
-        if len(betas) != 2 or not all(0.0 <= b < 1.0 for b in betas):
-            raise ValueError(f"{type(self).__name__}: betas must be two numbers in [0, 1), got {betas}")
-        if eps < 0:
-            raise ValueError(f"{type(self).__name__}: eps must be >= 0, got {eps}")
-        if weight_decay < 0:
-            raise ValueError(f"{type(self).__name__}: weight_decay must be >= 0, got {weight_decay}")
-        super().__init__(params, lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay,
+        lr = self._check_hyperparameter("lr", lr)
+        if not isinstance(betas, (tuple, list)) or len(betas) != 2:
+            raise TypeError(f"{type(self).__name__}: betas must be a pair (beta1, beta2), e.g. betas=(0.9, 0.999), "
+                            f"got {betas!r}")
+        betas = (self._check_hyperparameter("betas[0]", betas[0], 0.0, 1.0),
+                 self._check_hyperparameter("betas[1]", betas[1], 0.0, 1.0))
+        eps = self._check_hyperparameter("eps", eps)
+        weight_decay = self._check_hyperparameter("weight_decay", weight_decay)
+        super().__init__(params, lr=lr, betas=betas, eps=eps, weight_decay=weight_decay,
                          decoupled_weight_decay=bool(decoupled_weight_decay))
 
     def _update(self, p, grad, state, group):

@@ -107,6 +107,16 @@ class Optimizer:
         else:
             object.__setattr__(self, name, value)
 
+    def _check_hyperparameter(self, name, value, low=0.0, high=None):
+        """``value`` as a float, after checking low <= value (< high): PyTorch's checks of lr, eps, betas, ...
+        Written ``not low <= value`` so that NaN, which fails every comparison, is refused too."""
+        if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+            raise TypeError(f"{type(self).__name__}: {name} must be a number, got {type(value).__name__} {value!r}")
+        if not low <= value or (high is not None and not value < high):
+            interval = f"in [{low:g}, {high:g})" if high is not None else f">= {low:g}"
+            raise ValueError(f"{type(self).__name__}: {name} must be {interval}, got {value}")
+        return float(value)
+
     def zero_grad(self, set_to_none=True):
         """Forget the accumulated gradients: ``p.grad = None`` (PyTorch's default), or with ``set_to_none=False``
         fill the existing arrays with 0 in place (PyTorch's ``grad.zero_()``), so the next backward adds into

@@ -25,12 +25,10 @@ class SGD(Optimizer):
     """
 
     def __init__(self, params, lr, momentum=0.0, weight_decay=0.0, dampening=0.0, nesterov=False):
-        if lr is None or lr < 0:
-            raise ValueError(f"SGD: lr must be a number >= 0, got {lr}")
-        if momentum < 0:
-            raise ValueError(f"SGD: momentum must be >= 0, got {momentum}")
-        if weight_decay < 0:
-            raise ValueError(f"SGD: weight_decay must be >= 0, got {weight_decay}")
+        lr = self._check_hyperparameter("lr", lr)
+        momentum = self._check_hyperparameter("momentum", momentum)
+        weight_decay = self._check_hyperparameter("weight_decay", weight_decay)
+        dampening = self._check_hyperparameter("dampening", dampening)
         if nesterov and (momentum <= 0 or dampening != 0):
             raise ValueError("SGD: nesterov=True needs momentum > 0 and dampening = 0")
         super().__init__(params, lr=lr, momentum=momentum, weight_decay=weight_decay, dampening=dampening,

@@ -1,0 +1,63 @@
+"""``tn.use_reference()``: run every fused op as its textbook reference.
+
+tinynet has two tiers. A *fused* op (``F.conv2d``, ``F.layer_norm``, ``F.scaled_dot_product_attention``, ...)
+computes its result with NumPy and has one hand-written backward rule, for speed. Its *reference*
+(``tinynet.functional.reference``, imported as R) computes the same function from small differentiable ops, so
+the tape derives its backward. Inside ``with tn.use_reference():`` every fused op checks its arguments as usual
+and then returns its reference's result instead: the tape then shows the textbook computation step by step, and
+a learner can compare a model's loss and gradients in both modes (they agree to rounding).
+
+The switch is per thread (a ``threading.local``), like PyTorch's grad mode: one thread's reference mode does not
+change what another thread's ops do. As ``tn.no_grad``, it works as a context manager and as a decorator::
+
+    with tn.use_reference():
+        loss = F.cross_entropy(model(x), y)      # every fused op inside runs its R twin
+
+    @tn.use_reference()
+    def textbook_loss(x, y): ...
+"""
+from __future__ import annotations
+
+import functools
+import inspect
+import threading
+
+__all__ = ["use_reference", "reference_is_on"]
+
+_state = threading.local()          # _state.on: this thread's switch (absent means off)
+
+
+def reference_is_on() -> bool:
+    """True inside ``use_reference()`` (in this thread): fused ops then return their reference's result."""
+    return getattr(_state, "on", False)
+
+
+class use_reference:
+    """Context manager (and decorator): inside it, every fused op in ``tinynet.functional`` runs its textbook
+    reference from ``tinynet.functional.reference`` instead of its hand-written NumPy kernel. Per thread."""
+
+    def __init__(self, function=None):
+        if function is not None:
+            raise TypeError("use_reference: as a decorator write @tn.use_reference() with parentheses")
+
+    def __enter__(self):
+        self._previous = reference_is_on()
+        _state.on = True
+        return self
+
+    def __exit__(self, *exc):
+        _state.on = self._previous
+        return False
+
+    def __call__(self, function):
+        """Decorator form: ``function`` runs inside a fresh ``use_reference()`` on every call."""
+        if inspect.isgeneratorfunction(function):     # the mode would leak out at every yield
+            raise TypeError(f"use_reference(): cannot decorate the generator function {function.__name__}; "
+                            f"put `with tn.use_reference():` around the work inside it")
+
+        @functools.wraps(function)
+        def run_inside(*args, **kwargs):
+            with use_reference():
+                return function(*args, **kwargs)
+
+        return run_inside
