@@ -266,3 +266,18 @@ def test_register_buffer_refuses_a_name_in_use():
     for name in ("weight", "note"):
         with pytest.raises(KeyError, match="already an attribute"):
             m.register_buffer(name, tn.Tensor(np.zeros(1)))
+
+
+def test_an_empty_batch_gives_an_empty_result_and_leaves_the_running_statistics_as_pytorch():
+    x = tn.Tensor(np.zeros((0, 3, 2)), requires_grad=True)
+    w = tn.Tensor(random_array((3,), 0), requires_grad=True)
+    rm, rv = random_array((3,), 1), random_array((3,), 2, positive=True)
+    before = rm.copy(), rv.copy()
+    y = F.batch_norm(x, rm, rv, w, training=True)
+    y.backward(np.zeros(y.shape))
+    assert y.shape == (0, 3, 2) and x.grad.shape == (0, 3, 2)
+    np.testing.assert_array_equal(w.grad, 0.0)
+    np.testing.assert_array_equal(rm, before[0])
+    np.testing.assert_array_equal(rv, before[1])
+    bn = nn.BatchNorm1d(3)
+    assert bn(tn.Tensor(np.zeros((0, 3), np.float32))).shape == (0, 3) and bn.num_batches_tracked.item() == 1
