@@ -50,7 +50,7 @@ def tanh_derivatives(points):
     return [d.data for d in (d1, d2, d3)], closed
 
 
-# ---- [3] Hessian-vector product --------------------------------------------------------------------------------------- 
+# ---- [3] Hessian-vector product ----------------------------------------------------------------------------------
 def hessian_vector_product(loss_fn, params, vector):
     """H v = ∇(∇L · v): one gradient with create_graph, then the gradient of its dot product with v."""
     grads = tn.grad(loss_fn(), params, create_graph=True)
@@ -146,8 +146,8 @@ def main(argv=None):
     n_params, hv_norm, error = small_model_hvp(args.seed)
     print("\n[3] Hessian-vector product of a conv + depthwise-separable + attention model's loss\n"
           f"    ({n_params} parameters, float64):")
-    print(f"    ‖Hv‖ = {hv_norm:.4g};  ‖Hv − (∇L(θ + εv) − ∇L(θ − εv)) / 2ε‖ / ‖that difference‖"
-          f" = {error:.1e}  (ε = 1e-5)")
+    difference = "(∇L(θ + εv) − ∇L(θ − εv)) / 2ε"
+    print(f"    ‖Hv‖ = {hv_norm:.4g};  ‖Hv − {difference}‖ / ‖{difference}‖ = {error:.1e}  (ε = 1e-5)")
 
     x, y = two_moons(128, 0.1, args.seed)
     print(f"\n[4] top Hessian eigenvalue of the loss at initialisation, depth {args.depth}, width 16, tanh,\n"
