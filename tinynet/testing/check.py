@@ -6,20 +6,24 @@ For an op written with tinynet and an independent reference written with NumPy/S
 2. **dtype kept**: float32 inputs give a float32 output that matches the reference to float32 precision;
 3. **no mutation**: the op leaves its input arrays unchanged;
 4. **backward**: ``tn.gradcheck`` with a random upstream gradient (full or directional), which also checks that
-   backward is deterministic.
+   backward is deterministic;
+5. **second derivatives**: ``tn.gradgradcheck`` (``second_order=True``, the default): the gradient computed with
+   ``create_graph=True`` is differentiated again and checked against finite differences of the first derivative.
+   An op whose backward rule works on NumPy arrays only (no reference, not declared twice differentiable) is
+   first-order only: pass ``second_order=False`` for it.
 """
 from __future__ import annotations
 
 import numpy as np
 
-from ..gradcheck import gradcheck
+from ..gradcheck import gradcheck, gradgradcheck
 from ..tensor import Tensor
 
 __all__ = ["check_op"]
 
 
 def check_op(op, reference, *inputs, wrt=None, mode="auto", seed=0, rtol=1e-7, atol=1e-10, float32=True,
-             gradcheck_kwargs=None):
+             gradcheck_kwargs=None, second_order=True):
     """Check ``op(*tensors)`` against ``reference(*arrays)`` and its gradients against finite differences.
 
     ``inputs`` are NumPy arrays (float64 for the ones to differentiate; integer arrays are passed through).
@@ -52,4 +56,6 @@ def check_op(op, reference, *inputs, wrt=None, mode="auto", seed=0, rtol=1e-7, a
                                        err_msg=f"check_op: float32 output {k} is far from the float64 one")
 
     gradcheck(op, arrays, wrt=wrt, mode=mode, seed=seed, **(gradcheck_kwargs or {}))
+    if second_order:
+        gradgradcheck(op, arrays, wrt=wrt, mode=mode, seed=seed, **(gradcheck_kwargs or {}))
     return outs[0].data if len(outs) == 1 else tuple(o.data for o in outs)
