@@ -249,17 +249,6 @@ def test_module_matches_pytorch_over_train_and_eval_steps():
                                atol=1e-5)
 
 
-@given(case=batch_norm_case(), training=st.booleans())
-def test_second_derivatives_through_the_reference(case, training):
-    """Under create_graph the engine differentiates R.batch_norm, the fused op's twin: gradgradcheck in both modes."""
-    x, seed = case
-    c = x.shape[1]
-    rm, rv = random_array((c,), seed + 3), random_array((c,), seed + 4, positive=True, away_from_zero=0.5)
-    w, b = random_array((c,), seed + 1), random_array((c,), seed + 2)
-    tn.gradgradcheck(lambda t, w, b: F.batch_norm(t, rm.copy(), rv.copy(), w, b, training=training, eps=1e-3),
-                     [x, w, b])
-
-
 def test_register_buffer_refuses_a_name_in_use():
     m = nn.Linear(2, 2)
     m.note = "text"

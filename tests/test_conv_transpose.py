@@ -155,15 +155,6 @@ def test_module_layout_init_and_repr_as_pytorch():
     assert layer(tn.Tensor(np.zeros((1, 4, 5, 5), np.float32))).shape == (1, 6, 10, 10)   # 2x upsampling
 
 
-@given(case=transpose_case())
-def test_second_derivatives_through_the_reference(case):
-    """Under create_graph the engine differentiates R.conv_transpose2d (zero-stuffing, padding and R.conv2d)."""
-    x, w, b, settings, _ = case
-    args = [x, w] if b is None else [x, w, b]
-    tn.gradgradcheck(lambda *t: F.conv_transpose2d(*t, **settings) if b is not None
-                     else F.conv_transpose2d(*t, None, **settings), args)
-
-
 def test_summary_counts_one_kernel_stamp_per_input_pixel():
     layer = nn.ConvTranspose2d(4, 6, 3, stride=2, groups=2)
     table = tn.summary(layer, (4, 5, 5), print_table=False)

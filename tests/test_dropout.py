@@ -96,12 +96,3 @@ def test_fit_trains_in_train_mode_and_evaluate_predict_run_in_eval_mode_restorin
     np.testing.assert_array_equal(first, tn.predict(model, x))          # no dropout: the same outputs
     tn.evaluate(model, F.cross_entropy, x, y)
     assert seen == [False, False, False] and model.training             # training mode restored
-
-
-@given(x=arrays(shapes(min_dims=1, max_side=3)), seed=seeds())
-def test_second_derivatives(x, seed):
-    def op(t):
-        tn.manual_seed(seed)
-        return F.dropout(t, 0.4)
-
-    tn.gradgradcheck(op, [x])
