@@ -3,6 +3,8 @@
 Reading order for a learner:
   tensor.py       Tensor: a NumPy array plus requires_grad / .grad, and the dtype policy
   tape.py         the tape: how ops are recorded and replayed backwards (no recursion, no toposort)
+  tape_view.py    tn.Tape(): print the recorded entries, or draw them (to_dot)
+  versions.py     the version counter: an in-place change after the forward pass makes backward refuse
   autograd.py     tn.grad: gradients as Tensors, and gradients of gradients (create_graph)
   broadcast.py    unbroadcast: why a broadcast input's gradient is a sum
   ops/            every differentiable op, forward and backward side by side
@@ -27,7 +29,8 @@ from .ops.shaping import broadcast_to, concatenate, permute, stack, transpose, w
 from .random import manual_seed
 from .serialization import load, save
 from .summary import summary
-from .tape import Tape, enable_grad, is_grad_enabled, no_grad
+from .tape import enable_grad, is_grad_enabled, no_grad
+from .tape_view import Tape
 from .training import evaluate, fit, predict
 
 __version__ = "0.1.0"

@@ -41,7 +41,7 @@ import heapq
 
 import numpy as np
 
-from . import tape
+from . import tape, versions
 from .tensor import Tensor
 
 __all__ = ["grad", "differentiable_rules"]
@@ -184,7 +184,7 @@ def walk(seeds, targets, retain_graph, create_graph):
         while heap:
             entry = heapq.heappop(heap)[1]
             grad_out = pending.pop(entry)
-            tape.check_not_modified(entry)
+            versions.check_not_modified(entry)
             if not create_graph:
                 grads = entry.backward(grad_out)
             elif getattr(entry, "reference", None) is not None:

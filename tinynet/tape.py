@@ -39,7 +39,7 @@ training steps.
 
 Seeing the tape
 ---------------
-``with tn.Tape() as tape:`` also keeps a list of the entries recorded inside the block, so a learner can look
+``with tn.Tape() as tape:`` (tape_view.py) also keeps a list of the entries recorded inside the block, so a learner can look
 at the computation as the engine saw it. ``print(tape)`` gives one line per entry: its number on the tape
 (0, 1, 2, ...), its op, and for each input where it came from, with its shape: ``#i`` for the output of entry
 ``i``, ``leaf0``, ``leaf1``, ... for a tensor no recorded op made (``const0``, ... when it does not require
@@ -63,7 +63,9 @@ import weakref
 
 import numpy as np
 
-__all__ = ["Tape", "no_grad", "enable_grad", "is_grad_enabled"]
+from . import versions
+
+__all__ = ["no_grad", "enable_grad", "is_grad_enabled", "Entry", "backward"]
 
 class _ThreadState(threading.local):
     """What each thread sets for itself: its grad mode and the ``Tape`` objects it has open.
@@ -100,7 +102,7 @@ def _set_grad_mode(enabled):
         elif enabled and not _state.grad_enabled:
             _threads_without_grad -= 1
         _state.grad_enabled = enabled
-_next_index = itertools.count().__next__   # _next_index() gives 0, 1, 2, ... (process-wide, thread-safe in CPython)
+next_index = itertools.count().__next__    # next_index() gives 0, 1, 2, ... (process-wide, thread-safe in CPython)
 
 
 # --------------------------------------------------------------------------------------------------------
@@ -178,7 +180,7 @@ class Entry:
                  "__weakref__")
 
     def __init__(self, op, inputs, backward, output):
-        self.index = _next_index()
+        self.index = next_index()
         self.op = op
         self.inputs = inputs
         self.backward = backward      # None once released
@@ -224,12 +226,12 @@ class EntryRecord:
         self.output_shape = output_shape
 
     def __str__(self):
-        inputs = ", ".join(f"{_source_label(source)} {shape}"
+        inputs = ", ".join(f"{source_label(source)} {shape}"
                            for source, shape in zip(self.sources, self.input_shapes))
         return f"{self.index} {self.op}: {inputs} -> {self.output_shape}"
 
 
-def _source_label(source):
+def source_label(source):
     """``#i`` for the output of entry i; ``leaf``/``const`` for a tensor no recorded op produced."""
     if isinstance(source, int):
         return f"#{source}"
@@ -243,134 +245,18 @@ def _describe(entry, out_shape):
     return EntryRecord(entry.index, entry.op, sources, input_shapes, tuple(out_shape))
 
 
-class Tape:
-    """Context manager that lets you *see* the tape.
-
-    ::
-
-        with tn.Tape() as tape:
-            loss = ((x @ w).tanh() ** 2).mean()
-        print(tape)          # one line per entry: its number, op, where each input came from, output shape
-        tape.to_dot()        # the same graph as Graphviz DOT text
-
-    Entries are recorded whether or not a ``Tape`` is open; the ``Tape`` only keeps a list of those recorded
-    inside its block (in recording order) and keeps them alive while the ``Tape`` object exists, together with
-    the leaf tensors they read.
-
-    A tape numbers its entries 0, 1, 2, ... in recording order (the engine's own ``entry.index`` counts every
-    op recorded in the process; the order is the same). An input shows where it came from: ``#3`` is the output
-    of entry 3 of this tape; ``leaf0``, ``leaf1``, ... are tensors that require grad but were made by no
-    recorded op (parameters, inputs), numbered in order of first use; ``const0``, ... are tensors that do not
-    require grad; ``before0``, ... are outputs of ops recorded before the tape opened.
-    """
-
-    def __init__(self):
-        self.entries = []
-
-    def __enter__(self):
-        global _tapes_open
-        _state.open_tapes = _state.open_tapes + (self,)
-        _tapes_open += 1
-        return self
-
-    def __exit__(self, *exc):
-        global _tapes_open
-        _state.open_tapes = tuple(tape for tape in _state.open_tapes if tape is not self)
-        _tapes_open -= 1
-        return False
-
-    def __len__(self):
-        return len(self.entries)
-
-    def __iter__(self):
-        return iter(self.entries)
-
-    def _input_names(self):
-        """``{source key: printed name}`` for every input of every entry on this tape.
-
-        A source is an entry index (int) or a leaf tensor (see ``EntryRecord``); its key is ``("entry", index)``
-        or ``("tensor", id(tensor))``. The entries' records hold their leaf tensors, so no id is reused while the
-        tape exists.
-        """
-        position = {entry.index: number for number, entry in enumerate(self.entries)}
-        names = {}
-        counts = {"leaf": 0, "const": 0, "before": 0}
-        for entry in self.entries:
-            for source in entry.description.sources:
-                key = _source_key(source)
-                if key in names:
-                    continue
-                if isinstance(source, int) and source in position:
-                    names[key] = f"#{position[source]}"
-                    continue
-                kind = "before" if isinstance(source, int) else _source_label(source)
-                names[key] = f"{kind}{counts[kind]}"
-                counts[kind] += 1
-        return names
-
-    def __str__(self):
-        names = self._input_names()
-        rows = [("entry", "op", "inputs (where from, shape)", "output", "")]
-        for number, entry in enumerate(self.entries):
-            record = entry.description
-            inputs = ", ".join(f"{names[_source_key(source)]} {shape}"
-                               for source, shape in zip(record.sources, record.input_shapes))
-            output = f"-> {record.output_shape}"
-            status = "[released by backward]" if entry.released else ""
-            rows.append((str(number), record.op, inputs, output, status))
-        # Column widths come from the longest cell, so a long op name ("scaled_dot_product_attention")
-        # pushes its column wider instead of breaking the alignment.
-        number_width = max(len(row[0]) for row in rows)
-        op_width = max(len(row[1]) for row in rows)
-        inputs_width = max(len(row[2]) for row in rows)
-        output_width = max(len(row[3]) for row in rows)
-        lines = [f"Tape with {len(self.entries)} entries (#i: made by entry i; leaf/const: made by no "
-                 f"recorded op):"]
-        for number, op, inputs, output, status in rows:
-            line = (f"{number:>{number_width}}  {op:<{op_width}}  {inputs:<{inputs_width}}  "
-                    f"{output:<{output_width}}  {status}")
-            lines.append(line.rstrip())
-        return "\n".join(lines)
-
-    __repr__ = __str__
-
-    def to_dot(self):
-        """The recorded graph as Graphviz DOT text: render it with ``dot -Tsvg tape.dot -o tape.svg``.
-
-        One box per leaf tensor (its name and shape), one ellipse per entry (its number, op and output shape),
-        and an edge from each input's producer to the entry that consumed it, labelled with the input's
-        position when an entry has several inputs. A producer recorded before the tape opened is drawn dashed.
-        Node names are the printed names, with ``e3`` for entry ``#3``.
-        """
-        names = self._input_names()
-        lines = ["digraph tape {", '    node [fontname="monospace"];']
-        drawn = set()
-        for number, entry in enumerate(self.entries):
-            record = entry.description
-            producers = []
-            for source, shape in zip(record.sources, record.input_shapes):
-                name = names[_source_key(source)]
-                if name.startswith("#"):                    # an entry on this tape, already drawn
-                    producers.append(f"e{name[1:]}")
-                    continue
-                producers.append(name)
-                if name not in drawn:
-                    style = "shape=ellipse, style=dashed" if isinstance(source, int) else "shape=box"
-                    lines.append(f'    {name} [{style}, label="{name}\\n{shape}"];')
-                    drawn.add(name)
-            op = record.op.replace('"', '\\"')
-            lines.append(f'    e{number} [shape=ellipse, label="#{number} {op}\\n-> {record.output_shape}"];')
-            several = len(producers) > 1
-            for position, producer in enumerate(producers):
-                label = f' [label="{position}"]' if several else ""
-                lines.append(f"    {producer} -> e{number}{label};")
-        lines.append("}")
-        return "\n".join(lines) + "\n"
+def listen(tape):
+    """``Tape.__enter__``: ``tape`` collects the entries this thread records from now on."""
+    global _tapes_open
+    _state.open_tapes = _state.open_tapes + (tape,)
+    _tapes_open += 1
 
 
-def _source_key(source):
-    """A dictionary key for an input's source: ``("entry", index)`` or ``("tensor", id(leaf))``."""
-    return ("entry", source) if isinstance(source, int) else ("tensor", id(source))
+def stop_listening(tape):
+    """``Tape.__exit__``."""
+    global _tapes_open
+    _state.open_tapes = tuple(t for t in _state.open_tapes if t is not tape)
+    _tapes_open -= 1
 
 
 # --------------------------------------------------------------------------------------------------------
@@ -392,7 +278,7 @@ def backward(root, grad, retain_graph=False):
     pending = {entry: grad}                         # entry -> dL/d(entry's output) so far
     heap = [(-entry.index, entry)]                  # heapq is a min-heap: -index pops the largest index
     pop, push = heapq.heappop, heapq.heappush       # (local names: this loop runs once per entry)
-    any_changes = _any_changes                      # anything changed in place so far (see mark_changed)
+    any_changes = versions.any_changes              # anything changed in place so far (see versions.py)
     while heap:
         entry = pop(heap)[1]
         grad_out = pending.pop(entry)
@@ -400,7 +286,7 @@ def backward(root, grad, retain_graph=False):
         if backward_rule is None:
             check_not_released(entry)
         if any_changes:
-            check_not_modified(entry)
+            versions.check_not_modified(entry)
         if entry.retained is not None:
             tensor = entry.retained()
             if tensor is not None:
@@ -444,68 +330,6 @@ def _accumulate_into(tensor, g):
         tensor.grad = np.array(g, dtype=tensor.data.dtype, copy=True)
     else:
         tensor.grad += g
-
-
-# --------------------------------------------------------------------------------------------------------
-# In-place changes: the version counter
-# --------------------------------------------------------------------------------------------------------
-# A backward rule reads the arrays its op saw in the forward pass (mul's rule reads b to compute da = g·b).
-# Change b in place between the forward pass and backward (``with tn.no_grad(): b += 1``) and the rule would
-# silently compute the gradient at the new b. PyTorch counts every in-place change of a tensor (its version)
-# and refuses such a backward; so does tinynet. Every in-place change made through tinynet (the in-place
-# operators, ``copy_``/``fill_``/``zero_``, an optimizer's step) calls ``mark_changed``, which records the
-# tensor's version and the tape index at that moment. An entry recorded *before* that index read the old values,
-# so backward through it raises. Writing into ``t.data`` directly is not seen (NumPy cannot tell us).
-# The table is empty in ordinary training (an optimizer steps after backward), so backward pays one
-# truth test per entry for it.
-# Each changed tensor carries ``_change = (version, tape index at its latest in-place change)``; an entry whose
-# output was changed carries ``output_changed = True``. Both are set only here, so everything else reads them
-# with getattr(..., default).
-_any_changes = False                     # True once anything was changed in place: until then backward skips it
-
-# Ops whose backward rule reads neither its inputs' values nor its output's (only shapes, an index or a mask
-# made in the forward pass): an in-place change of those tensors does not change their gradients.
-_READS_NO_VALUES = frozenset({"add", "sub", "neg", "reshape", "transpose", "permute", "contiguous", "getitem",
-                              "concatenate", "stack", "sum", "mean", "where", "broadcast_to",
-                              "scatter_add", "cast"})
-
-
-# Ops whose backward rule reads their own output (exp: dx = g·y): an in-place change of that output is an error.
-_READS_OUTPUT = frozenset({"exp", "sqrt", "tanh", "sigmoid", "div", "pow", "max", "min", "logsumexp", "softmax",
-                           "log_softmax", "scaled_dot_product_attention", "max_pool2d"})
-
-
-def mark_changed(tensor):
-    """Record that ``tensor``'s array was changed in place (its version goes up by one)."""
-    global _any_changes
-    _any_changes = True
-    tensor._change = (version(tensor) + 1, _next_index())
-    if tensor._entry is not None:        # a non-leaf: the entry that produced it may read it (exp reads y)
-        tensor._entry.output_changed = True
-
-
-def version(tensor):
-    """How many times ``tensor`` was changed in place through tinynet (``t._version``, as in PyTorch)."""
-    change = getattr(tensor, "_change", None)
-    return 0 if change is None else change[0]
-
-
-def check_not_modified(entry):
-    """Raise if a tensor this entry's rule reads was changed in place after the entry was recorded."""
-    if not _any_changes or entry.op in _READS_NO_VALUES:
-        return
-    for tensor in entry.inputs:
-        change = getattr(tensor, "_change", None)
-        if change is not None and change[1] > entry.index:
-            raise RuntimeError(
-                f"backward: a tensor of shape {tensor.shape} that '{entry.op}' (entry {entry.index}) needs for its "
-                f"gradient was changed in place after the op ran (it is now at version {change[0]}); its "
-                f"gradient would be computed at the new values. Change a copy instead (t = t.detach() + 0 or "
-                f"x = x * 1 before the op), or run backward before the change")
-    if entry.op in _READS_OUTPUT and getattr(entry, "output_changed", False):
-        raise RuntimeError(
-            f"backward: the output of '{entry.op}' (entry {entry.index}) was changed in place after the op ran, "
-            f"and its backward rule reads it; change a copy instead (y = y * 1)")
 
 
 def check_not_released(entry):

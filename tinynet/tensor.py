@@ -18,7 +18,7 @@ import numbers
 
 import numpy as np
 
-from . import tape
+from . import tape, versions
 
 __all__ = ["Tensor", "tensor", "make_result", "as_tensor", "values"]
 
@@ -30,7 +30,7 @@ class Tensor:
     and ``_entry`` (the tape entry that produced this tensor; ``None`` for a leaf).
     """
 
-    __slots__ = ("data", "requires_grad", "grad", "_entry", "_change", "__weakref__")   # _change: tape.mark_changed
+    __slots__ = ("data", "requires_grad", "grad", "_entry", "_change", "__weakref__")   # _change: versions.py
     __array_ufunc__ = None   # makes ``ndarray * Tensor`` call Tensor.__rmul__ instead of NumPy's loop
 
     def __init__(self, data, requires_grad=False, dtype=None):
@@ -150,8 +150,8 @@ class Tensor:
                                  f"{self.shape}; they must match exactly")
         tape.backward(self, grad, retain_graph=retain_graph)
 
-    # ---- in-place changes (each one raises the version, see tape.mark_changed) ---------------------------
-    _version = property(lambda self: tape.version(self),
+    # ---- in-place changes (each one raises the version, see versions.py) -------------------------------
+    _version = property(lambda self: versions.version(self),
                         doc="How many times this tensor was changed in place through tinynet, as in PyTorch.")
 
     def copy_(self, source):
@@ -261,7 +261,7 @@ def _update_in_place(t, symbol, op, ufunc, other):
       requires grad is refused, as in PyTorch (it is a parameter: the update would cut it off the tape).
     - Otherwise (inside no_grad, or nothing requires grad): t's own array is updated, dtype and shape kept;
       that is how an optimizer steps its parameters. The change raises t's version, so a backward through an op
-      recorded earlier that reads t raises instead of using the new values (tape.mark_changed).
+      recorded earlier that reads t raises instead of using the new values (versions.py).
     """
     other_requires_grad = isinstance(other, Tensor) and other.requires_grad
     if op is None:                                    # copy_ / fill_: no recorded form, as in tinynet's no_grad
@@ -287,7 +287,7 @@ def _update_in_place(t, symbol, op, ufunc, other):
         kind = TypeError if isinstance(error, TypeError) else ValueError
         raise kind(f"{symbol}: cannot update a tensor of shape {t.shape} and dtype {t.dtype} in place with a "
                    f"value of shape {value.shape} and dtype {value.dtype}: {error}") from None
-    tape.mark_changed(t)
+    versions.mark_changed(t)
     return t
 
 

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .. import tape
+from .. import versions
 from ..tensor import Tensor
 
 __all__ = ["Optimizer"]
@@ -142,7 +142,7 @@ class Optimizer:
                     raise RuntimeError(f"{type(self).__name__}.step: a parameter of shape {p.data.shape} has a "
                                        f"grad of shape {p.grad.shape}")
                 self._update(p, p.grad, state, group)
-                tape.mark_changed(p)         # p changed in place: a graph recorded before cannot backward
+                versions.mark_changed(p)         # p changed in place: a graph recorded before cannot backward
 
     def _update(self, p, grad, state, group):
         """Update ``p.data`` in place from ``grad``, its ``state`` dict and its ``group``'s hyper-parameters."""
