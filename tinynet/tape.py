@@ -113,35 +113,15 @@ def is_grad_enabled() -> bool:
     return not _threads_without_grad or _state.grad_enabled
 
 
-class no_grad:
-    """Context manager: ops inside record nothing, and their outputs do not require grad.
-
-    Use it for evaluation and for updating parameters, or, as in PyTorch, as a decorator::
-
-        with tn.no_grad():
-            preds = model(x)
-
-        @tn.no_grad()
-        def predict(x): ...
-
-    The mode belongs to the thread that sets it (see ``_ThreadState``).
-    """
+class ModeContext:
+    """A per-thread switch usable as ``with switch():`` and as the decorator ``@switch()``, as PyTorch's grad
+    mode is. Subclasses say what ``__enter__`` and ``__exit__`` switch (no_grad here, use_reference in
+    functional/reference_mode.py)."""
 
     def __init__(self, function=None):
         if function is not None:
             raise TypeError(f"{type(self).__name__}: as a decorator write @tn.{type(self).__name__}() with "
                             f"parentheses")
-
-    _mode = False                 # the grad mode inside the block
-
-    def __enter__(self):
-        self._previous = _state.grad_enabled
-        _set_grad_mode(self._mode)
-        return self
-
-    def __exit__(self, *exc):
-        _set_grad_mode(self._previous)
-        return False
 
     def __call__(self, function):
         """Decorator form: ``function`` runs inside a fresh context of this kind on every call."""
@@ -156,6 +136,32 @@ class no_grad:
                 return function(*args, **kwargs)
 
         return run_inside
+
+
+class no_grad(ModeContext):
+    """Context manager: ops inside record nothing, and their outputs do not require grad.
+
+    Use it for evaluation and for updating parameters, or, as in PyTorch, as a decorator::
+
+        with tn.no_grad():
+            preds = model(x)
+
+        @tn.no_grad()
+        def predict(x): ...
+
+    The mode belongs to the thread that sets it (see ``_ThreadState``).
+    """
+
+    _mode = False                 # the grad mode inside the block
+
+    def __enter__(self):
+        self._previous = _state.grad_enabled
+        _set_grad_mode(self._mode)
+        return self
+
+    def __exit__(self, *exc):
+        _set_grad_mode(self._previous)
+        return False
 
 
 class enable_grad(no_grad):

@@ -18,9 +18,9 @@ change what another thread's ops do. As ``tn.no_grad``, it works as a context ma
 """
 from __future__ import annotations
 
-import functools
-import inspect
 import threading
+
+from ..tape import ModeContext
 
 __all__ = ["use_reference", "reference_is_on"]
 
@@ -32,13 +32,9 @@ def reference_is_on() -> bool:
     return getattr(_state, "on", False)
 
 
-class use_reference:
+class use_reference(ModeContext):
     """Context manager (and decorator): inside it, every fused op in ``tinynet.functional`` runs its textbook
     reference from ``tinynet.functional.reference`` instead of its hand-written NumPy kernel. Per thread."""
-
-    def __init__(self, function=None):
-        if function is not None:
-            raise TypeError("use_reference: as a decorator write @tn.use_reference() with parentheses")
 
     def __enter__(self):
         self._previous = reference_is_on()
@@ -48,16 +44,3 @@ class use_reference:
     def __exit__(self, *exc):
         _state.on = self._previous
         return False
-
-    def __call__(self, function):
-        """Decorator form: ``function`` runs inside a fresh ``use_reference()`` on every call."""
-        if inspect.isgeneratorfunction(function):     # the mode would leak out at every yield
-            raise TypeError(f"use_reference(): cannot decorate the generator function {function.__name__}; "
-                            f"put `with tn.use_reference():` around the work inside it")
-
-        @functools.wraps(function)
-        def run_inside(*args, **kwargs):
-            with use_reference():
-                return function(*args, **kwargs)
-
-        return run_inside
