@@ -197,21 +197,21 @@ def batch_norm(x, running_mean, running_var, weight=None, bias=None, training=Fa
     inputs = (x,) + tuple(p for p in (weight, bias) if p is not None)
 
     def backward(g):
-        G = g.reshape(N, C, M)
+        g_channels = g.reshape(N, C, M)                                     # dL/dy, one (N, M) group per channel
         dx = dw = db = None
         if x.requires_grad:
-            dx = G * w[:, None] if w is not None else G.copy()             # dx̂ = g ⊙ w, ours to modify
+            dx_hat = g_channels * w[:, None] if w is not None else g_channels.copy()   # g ⊙ w, ours to modify
+            bracket = dx_hat                                                # evaluation: dx = r ⊙ dx̂
             if batch_statistics:
-                mean_dx_hat = np.einsum("ncm->c", dx) / n                   # mean(dx̂), (C,)
-                mean_dx_hat_x_hat = np.einsum("ncm,ncm->c", dx, x_hat) / n  # mean(dx̂ ⊙ x̂), (C,)
-                dx -= mean_dx_hat[:, None]
-                dx -= x_hat * mean_dx_hat_x_hat[:, None]
-            dx *= r[:, None]                                                # r ⊙ (...)
-            dx = dx.reshape(x.shape)
+                mean_dx_hat = np.einsum("ncm->c", dx_hat) / n               # mean(dx̂), (C,)
+                mean_dx_hat_x_hat = np.einsum("ncm,ncm->c", dx_hat, x_hat) / n   # mean(dx̂ ⊙ x̂), (C,)
+                bracket = np.subtract(dx_hat, mean_dx_hat[:, None], out=dx_hat)  # dx̂ − mean(dx̂), over dx̂
+                bracket -= x_hat * mean_dx_hat_x_hat[:, None]               # ... − x̂ ⊙ mean(dx̂ ⊙ x̂)
+            dx = (bracket * r[:, None]).reshape(x.shape)                    # dx = r ⊙ (...)
         if weight is not None and weight.requires_grad:
-            dw = np.einsum("ncm,ncm->c", G, x_hat)                          # Σ g ⊙ x̂
+            dw = np.einsum("ncm,ncm->c", g_channels, x_hat)                 # Σ g ⊙ x̂
         if bias is not None and bias.requires_grad:
-            db = np.einsum("ncm->c", G)                                     # Σ g
+            db = np.einsum("ncm->c", g_channels)                            # Σ g
         return tuple([dx] + [d for p, d in ((weight, dw), (bias, db)) if p is not None])
 
     # The reference sees the statistics this call used: in evaluation, copies of the running ones as they are now.
