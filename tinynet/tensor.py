@@ -335,16 +335,16 @@ def make_result(op, data, inputs, backward, reference=None):
     out = _new_tensor(Tensor)
     out.data = data
     out.grad = None
-    out._entry = None
-    out.requires_grad = False
     if not tape._threads_without_grad or _state.grad_enabled:     # (see tape.is_grad_enabled)
         for t in inputs:
-            if t.requires_grad:
+            if t.requires_grad:                                    # record: the output requires grad too
                 out.requires_grad = True
-                out._entry = _Entry(op, inputs, backward, data)
+                out._entry = entry = _Entry(op, inputs, backward, data)
                 if reference is not None:
-                    out._entry.reference = reference
-                break
+                    entry.reference = reference
+                return out
+    out.requires_grad = False                                      # nothing to record: a constant
+    out._entry = None
     return out
 
 
