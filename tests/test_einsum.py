@@ -182,3 +182,12 @@ def test_gradgradcheck_random_equations(case, seed):
     equation, shapes = case
     operands = [random_array(shape, seed + k) for k, shape in enumerate(shapes)]
     tn.gradgradcheck(lambda *ts: tn.einsum(equation, *ts), operands)
+
+
+def test_a_letter_broadcast_from_size_1_is_differentiable_twice():
+    """'a,a->' with shapes (1,) and (2,): the first operand's gradient sums over the broadcast a, and its
+    differentiable form must repeat g along a's full size first (a Hypothesis-found case)."""
+    a, b = np.array([0.3]), np.array([0.5, -0.2])
+    assert tn.gradcheck(lambda x, y: tn.einsum("a,a->", x, y), [a, b])
+    assert tn.gradgradcheck(lambda x, y: tn.einsum("a,a->", x, y), [a, b])
+    assert tn.gradgradcheck(lambda x, y: tn.einsum("ab,b->a", x, y), [np.ones((2, 1)) * 0.7, b])

@@ -49,6 +49,7 @@ import numpy as np
 
 from ..autograd import differentiable_rules
 from ..tensor import Tensor, as_tensor, make_result
+from .shaping import broadcast_to
 
 __all__ = ["einsum"]
 differentiable_rules("einsum")              # its rule is einsum again, on a Tensor g as on an array g
@@ -211,6 +212,9 @@ def _operand_gradient(k, g, operands, terms, output, sizes):
         grad = _contract(in_terms, renamed, [g] + [t.data for t in others] + constants, gradient_sizes)
     else:
         grad = einsum(",".join(in_terms) + "->" + renamed, g, *others, *constants)
+        full_shape = tuple(gradient_sizes[letter] for letter in renamed)
+        if grad.shape != full_shape:                            # a letter that only broadcast size-1 axes carry
+            grad = broadcast_to(grad, full_shape)               # here: repeat to its full size, as _contract does
     shape = operands[k].shape
     broadcast_axes = tuple(axis for axis, letter in enumerate(target) if shape[axis] == 1 and sizes[letter] != 1)
     if broadcast_axes:
