@@ -222,7 +222,7 @@ def test_tape_lists_entries_in_recording_order():
     assert [e.op for e in tape] == ["matmul", "tanh", "mean"]
     rows = tape_rows(tape)
     assert rows[0] == ["0", "matmul", "leaf0 (2, 3), leaf1 (3, 4)", "-> (2, 4)"]
-    assert rows[2] == ["2", "mean", "#1 (2, 4)", "-> ()"]
+    assert rows[2] == ["2", "mean", "e1 (2, 4)", "-> ()"]
     loss.backward()
     assert "[released by backward]" in str(tape)
     assert [e.index for e in tape] == sorted(e.index for e in tape)
@@ -258,9 +258,9 @@ def test_tape_shows_which_entry_produced_each_input_with_long_op_names_aligned()
     assert [row[1] for row in rows] == ["getitem", "getitem", "getitem", "scaled_dot_product_attention", "mul",
                                         "sum"]
     assert [row[2] for row in rows[:3]] == ["leaf0 (2, 3, 12)"] * 3        # the same leaf, three times
-    assert rows[3][2] == "#0 (2, 3, 4), #1 (2, 3, 4), #2 (2, 3, 4)"      # q, k, v from the three slices
-    assert rows[4][2] == "#3 (2, 3, 4), #3 (2, 3, 4)"                      # y used twice by one entry
-    assert rows[5][2] == "#4 (2, 3, 4)" and rows[5][3] == "-> ()"
+    assert rows[3][2] == "e0 (2, 3, 4), e1 (2, 3, 4), e2 (2, 3, 4)"      # q, k, v from the three slices
+    assert rows[4][2] == "e3 (2, 3, 4), e3 (2, 3, 4)"                      # y used twice by one entry
+    assert rows[5][2] == "e4 (2, 3, 4)" and rows[5][3] == "-> ()"
     loss.backward()
     after = tape_rows(tape)                   # backward drops the entries' inputs; the tape still shows them
     assert [row[2] for row in after] == [row[2] for row in rows]
@@ -275,8 +275,8 @@ def test_tape_names_leaves_in_order_of_first_use_and_constants_apart():
         out = h * c + a
     rows = tape_rows(tape)
     assert rows[0][2] == "leaf0 (1,), leaf1 (2,)"          # b is seen first
-    assert rows[1][2] == "#0 (2,), const0 (2,)"
-    assert rows[2][2] == "#1 (2,), leaf1 (2,)"
+    assert rows[1][2] == "e0 (2,), const0 (2,)"
+    assert rows[2][2] == "e1 (2,), leaf1 (2,)"
     assert out.requires_grad
 
 
@@ -287,7 +287,7 @@ def test_tape_shows_a_producer_recorded_before_it_opened():
         y = h.tanh()
         z = y * h
     assert len(tape) == 2 and z.requires_grad
-    assert [row[2] for row in tape_rows(tape)] == ["before0 (2,)", "#0 (2,), before0 (2,)"]
+    assert [row[2] for row in tape_rows(tape)] == ["before0 (2,)", "e0 (2,), before0 (2,)"]
     nodes, edges = parse_dot(tape.to_dot())
     assert "style=dashed" in nodes["before0"] and label_of(nodes["before0"]) == r"before0\n(2,)"
     assert edges == [("before0", "e0", None), ("e0", "e1", 0), ("before0", "e1", 1)]
@@ -334,9 +334,9 @@ def test_to_dot_has_a_node_per_entry_and_leaf_and_an_edge_from_producer_to_consu
     assert label_of(nodes["leaf0"]) == r"leaf0\n(2, 3, 12)" and "shape=box" in nodes["leaf0"]
     assert label_of(nodes["leaf1"]) == r"leaf1\n(4, 4)"
     for number, e in enumerate(entries):
-        assert label_of(nodes[f"e{number}"]).startswith(f"#{number} {e.op}")
-    assert label_of(nodes["e3"]) == r"#3 scaled_dot_product_attention\n-> (2, 3, 4)"
-    assert label_of(nodes["e4"]) == r"#4 matmul\n-> (2, 3, 4)"
+        assert label_of(nodes[f"e{number}"]).startswith(f"e{number} {e.op}")
+    assert label_of(nodes["e3"]) == r"e3 scaled_dot_product_attention\n-> (2, 3, 4)"
+    assert label_of(nodes["e4"]) == r"e4 matmul\n-> (2, 3, 4)"
     assert sorted(edges) == sorted(
         [("leaf0", "e0", None), ("leaf0", "e1", None), ("leaf0", "e2", None),   # one leaf, three slices
          ("e0", "e3", 0), ("e1", "e3", 1), ("e2", "e3", 2),                     # q, k, v into attention

@@ -41,7 +41,7 @@ Seeing the tape
 ---------------
 ``with tn.Tape() as tape:`` (tape_view.py) also keeps a list of the entries recorded inside the block, so a learner can look
 at the computation as the engine saw it. ``print(tape)`` gives one line per entry: its number on the tape
-(0, 1, 2, ...), its op, and for each input where it came from, with its shape: ``#i`` for the output of entry
+(0, 1, 2, ...), its op, and for each input where it came from, with its shape: ``eI`` for the output of entry
 ``i``, ``leaf0``, ``leaf1``, ... for a tensor no recorded op made (``const0``, ... when it does not require
 grad), ``before0``, ... for the output of an op recorded before the tape opened. ``tape.to_dot()`` gives the
 same graph as Graphviz DOT text (``dot -Tsvg``): a node per entry and per leaf, an edge from each producer to
@@ -238,9 +238,9 @@ class EntryRecord:
 
 
 def source_label(source):
-    """``#i`` for the output of entry i; ``leaf``/``const`` for a tensor no recorded op produced."""
+    """``eI`` for the output of entry I; ``leaf``/``const`` for a tensor no recorded op produced."""
     if isinstance(source, int):
-        return f"#{source}"
+        return f"e{source}"
     return "leaf" if source.requires_grad else "const"
 
 

@@ -26,7 +26,7 @@ class Tape:
     the leaf tensors they read.
 
     A tape numbers its entries 0, 1, 2, ... in recording order (the engine's own ``entry.index`` counts every
-    op recorded in the process; the order is the same). An input shows where it came from: ``#3`` is the output
+    op recorded in the process; the order is the same). An input shows where it came from: ``e3`` is the output
     of entry 3 of this tape; ``leaf0``, ``leaf1``, ... are tensors that require grad but were made by no
     recorded op (parameters, inputs), numbered in order of first use; ``const0``, ... are tensors that do not
     require grad; ``before0``, ... are outputs of ops recorded before the tape opened.
@@ -65,7 +65,7 @@ class Tape:
                 if key in names:
                     continue
                 if isinstance(source, int) and source in position:
-                    names[key] = f"#{position[source]}"
+                    names[key] = f"e{position[source]}"
                     continue
                 kind = "before" if isinstance(source, int) else tape.source_label(source)
                 names[key] = f"{kind}{counts[kind]}"
@@ -88,7 +88,7 @@ class Tape:
         op_width = max(len(row[1]) for row in rows)
         inputs_width = max(len(row[2]) for row in rows)
         output_width = max(len(row[3]) for row in rows)
-        lines = [f"Tape with {len(self.entries)} entries (#i: made by entry i; leaf/const: made by no "
+        lines = [f"Tape with {len(self.entries)} entries (eI: made by entry I; leaf/const: made by no "
                  f"recorded op):"]
         for number, op, inputs, output, status in rows:
             line = (f"{number:>{number_width}}  {op:<{op_width}}  {inputs:<{inputs_width}}  "
@@ -104,7 +104,7 @@ class Tape:
         One box per leaf tensor (its name and shape), one ellipse per entry (its number, op and output shape),
         and an edge from each input's producer to the entry that consumed it, labelled with the input's
         position when an entry has several inputs. A producer recorded before the tape opened is drawn dashed.
-        Node names are the printed names, with ``e3`` for entry ``#3``.
+        Node names are the printed names (``e3`` for entry 3).
         """
         names = self._input_names()
         lines = ["digraph tape {", '    node [fontname="monospace"];']
@@ -114,16 +114,15 @@ class Tape:
             producers = []
             for source, shape in zip(record.sources, record.input_shapes):
                 name = names[_source_key(source)]
-                if name.startswith("#"):                    # an entry on this tape, already drawn
-                    producers.append(f"e{name[1:]}")
+                producers.append(name)                      # e3, or leaf0 / const0 / before0
+                if name.startswith("e"):                    # an entry on this tape: drawn by its own line
                     continue
-                producers.append(name)
                 if name not in drawn:
                     style = "shape=ellipse, style=dashed" if isinstance(source, int) else "shape=box"
                     lines.append(f'    {name} [{style}, label="{name}\\n{shape}"];')
                     drawn.add(name)
             op = record.op.replace('"', '\\"')
-            lines.append(f'    e{number} [shape=ellipse, label="#{number} {op}\\n-> {record.output_shape}"];')
+            lines.append(f'    e{number} [shape=ellipse, label="e{number} {op}\\n-> {record.output_shape}"];')
             several = len(producers) > 1
             for position, producer in enumerate(producers):
                 label = f' [label="{position}"]' if several else ""
