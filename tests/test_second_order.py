@@ -224,3 +224,10 @@ def test_a_gradient_penalty_loop_keeps_flat_memory():
     after_1050 = tracemalloc.get_traced_memory()[0]
     tracemalloc.stop()
     assert after_1050 - after_50 < 64 * 1024, (after_50, after_1050)
+
+
+def test_gradgradcheck_of_a_0d_input_in_saturation():
+    """At x = −7.16 tanh'' is tiny and rounding dominates, so gradcheck measures the round-off of that entry;
+    with a 0-d input its tolerance was a NumPy scalar that could not be updated (a Hypothesis-found case)."""
+    assert tn.gradgradcheck(lambda t: t.tanh(), [np.array(-7.159729)])
+    assert tn.gradgradcheck(lambda t: t.sigmoid(), [np.array(-7.159729)])

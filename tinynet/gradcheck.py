@@ -252,8 +252,8 @@ def _full_tolerance(fn, arrays, i, v, g_hat, eps, rtol, ctol, roundoff_k, atol, 
     An entry that fails the a priori round-off bound is judged again with its round-off measured (see
     ``_measured_noise``), so only such entries cost extra forward passes."""
     numeric, roundoff = _full_numeric(fn, arrays, i, v, eps, roundoff_k, label)
-    tol = rtol * np.maximum(np.abs(numeric), np.abs(g_hat)) + ctol * np.max(np.abs(g_hat), initial=0) \
-        + roundoff + atol
+    tol = np.array(rtol * np.maximum(np.abs(numeric), np.abs(g_hat)) + ctol * np.max(np.abs(g_hat), initial=0)
+                   + roundoff + atol)                 # an array also for a 0-d input (NumPy would give a scalar)
     first_look = ~(np.abs(numeric - g_hat) <= tol)
     for j in np.ndindex(first_look.shape):
         if not first_look[j]:
