@@ -462,8 +462,8 @@ def batch_probe(width, seed, batch=64):
 def section_batchnorm(depths, width, act, seed, race_depth, steps, lr, earlier_race, out):
     """The gradient ratio of plain, plain + BN and residual stacks per depth, and [4]'s race (``earlier_race``:
     its plain and residual results) with a plain + BN net added."""
-    out(f"[7] He et al.'s setting, measured: plain blocks WITH batch normalisation, x <- φ(BN(W x + b)), beside the "
-        f"plain and")
+    out("[7] He et al.'s setting, measured: plain blocks WITH batch normalisation, x <- φ(BN(W x + b)), beside the "
+        "plain and")
     out(f"    residual ones (same Linear weights; {act}; a batch of 64, BN in training mode: batch statistics)")
     out("    depth   plain ratio   plain + BN ratio   residual ratio")
     rows = []

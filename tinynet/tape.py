@@ -39,14 +39,13 @@ training steps.
 
 Seeing the tape
 ---------------
-``with tn.Tape() as tape:`` (tape_view.py) also keeps a list of the entries recorded inside the block, so a learner can look
-at the computation as the engine saw it. ``print(tape)`` gives one line per entry: its number on the tape
-(0, 1, 2, ...), its op, and for each input where it came from, with its shape: ``eI`` for the output of entry
-``i``, ``leaf0``, ``leaf1``, ... for a tensor no recorded op made (``const0``, ... when it does not require
-grad), ``before0``, ... for the output of an op recorded before the tape opened. ``tape.to_dot()`` gives the
-same graph as Graphviz DOT text (``dot -Tsvg``): a node per entry and per leaf, an edge from each producer to
-each consumer. Under ``create_graph=True`` the backward rules run as ops, so a tape also shows the graph of
-a gradient.
+``with tn.Tape() as tape:`` (tape_view.py) also keeps a list of the entries recorded inside the block, so a learner
+can look at the computation as the engine saw it. ``print(tape)`` gives one line per entry: its number on the tape
+(0, 1, 2, ...), its op, and for each input where it came from, with its shape: ``eI`` for the output of entry ``I``,
+``leaf0``, ``leaf1``, ... for a tensor no recorded op made (``const0``, ... when it does not require grad),
+``before0``, ... for the output of an op recorded before the tape opened. ``tape.to_dot()`` gives the same graph as
+Graphviz DOT text (``dot -Tsvg``): a node per entry and per leaf, an edge from each producer to each consumer. Under
+``create_graph=True`` the backward rules run as ops, so a tape also shows the graph of a gradient.
 
 After ``backward`` an entry is *released*: its backward function and saved arrays are dropped to free
 memory. A second backward through it raises an error that names ``retain_graph=True``, as PyTorch does.

@@ -8,10 +8,10 @@ operators, ``copy_``/``fill_``/``zero_``, an optimizer's step) calls ``mark_chan
 tensor's version and the tape index at that moment. An entry recorded *before* that index read the old values,
 so backward through it raises. Writing into ``t.data`` directly is not seen (NumPy cannot tell us).
 
-Until something is changed in place, backward pays one truth test per call for all this. After that it checks
-the inputs of each entry whose rule reads values (a few attribute reads). Each changed tensor carries ``_change = (version, tape index at its latest in-place change)``; an entry whose
-output was changed carries ``output_changed = True``. Both are set only here, so everything else reads them
-with getattr(..., default).
+Until something is changed in place, backward pays one truth test per call for all this. After that it checks the
+inputs of each entry whose rule reads values (a few attribute reads). Each changed tensor carries ``_change =
+(version, tape index at its latest in-place change)``; an entry whose output was changed carries ``output_changed =
+True``. Both are set only here, so everything else reads them with getattr(..., default).
 """
 from __future__ import annotations
 

@@ -7,13 +7,19 @@ import math
 
 import numpy as np
 
+from ..autograd import differentiable_rules
 from ..ops import elementwise
-from ..tensor import as_tensor, make_result
+from ..ops.shaping import where
+from ..tensor import Tensor, as_tensor, make_result
 from . import reference as R
 from .erf import erfc_array
 from .reference_mode import reference_is_on
 
-__all__ = ["relu", "tanh", "sigmoid", "gelu"]
+__all__ = ["relu", "tanh", "sigmoid", "gelu", "leaky_relu", "softplus", "elu"]
+
+# leaky_relu, softplus and elu have one rule each that also works on a Tensor g (autograd.py): twice
+# differentiable. gelu is fused: its second derivative comes from its reference, R.gelu.
+differentiable_rules("leaky_relu", "softplus", "elu")
 
 
 def relu(x):
@@ -93,12 +99,6 @@ def gelu(x, approximate="none"):
 # ---- leaky_relu, softplus, elu ------------------------------------------------------------------------------
 # Their rules work for an array g (ordinary backward) and for a Tensor g (a gradient to be differentiated again):
 # piecewise-constant factors stay arrays; smooth factors are recomputed from the input Tensor with tinynet ops.
-from ..autograd import differentiable_rules  # noqa: E402
-from ..ops.shaping import where  # noqa: E402
-from ..tensor import Tensor  # noqa: E402
-
-__all__ += ["leaky_relu", "softplus", "elu"]
-differentiable_rules("leaky_relu", "softplus", "elu")
 
 
 def _activation_input(op, x):

@@ -1,12 +1,12 @@
 """``tinynet.functional.reference`` (import as R): the textbook version of every fused op.
 
-A fused op in ``tinynet.functional`` (F) computes its result with NumPy and has one long hand-written backward
-rule, written for speed. Its twin here computes the same function the way a textbook writes it, with
-differentiable tinynet ops only (Tensor operators, ``exp``, ``sum``, ``mean``, ``reshape``, ``@``, indexing,
-``tn.where``, ``concatenate``, and the ``im2col`` op), so the tape derives its backward pass: there is no backward
-rule here, no in-place update, no speed trick. Each function is short, with the formula and the shapes in its docstring, and
-takes the same arguments as its F twin. This is where to read an idea first; then read the fused op to see how
-it is made fast.
+A fused op in ``tinynet.functional`` (F) computes its result with NumPy and has one long hand-written backward rule,
+written for speed. Its twin here computes the same function the way a textbook writes it, with differentiable
+tinynet ops only (Tensor operators, ``exp``, ``sum``, ``mean``, ``reshape``, ``@``, indexing, ``tn.where``,
+``concatenate``, and the ``im2col`` op), so the tape derives its backward pass: there is no backward rule here, no
+in-place update, no speed trick. Each function is short, with the formula and the shapes in its docstring, and takes
+the same arguments as its F twin. This is where to read an idea first; then read the fused op to see how it is made
+fast.
 
 Three uses:
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 from .. import functional as F
 from .module import Module
 
-__all__ = ["ReLU", "Tanh", "Sigmoid", "GELU"]
+__all__ = ["ReLU", "Tanh", "Sigmoid", "GELU", "LeakyReLU", "Softplus", "ELU"]
 
 
 class ReLU(Module):
@@ -40,9 +40,6 @@ class GELU(Module):
 
     def extra_repr(self):
         return f"approximate='{self.approximate}'"
-
-
-__all__ += ["LeakyReLU", "Softplus", "ELU"]
 
 
 class LeakyReLU(Module):

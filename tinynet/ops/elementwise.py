@@ -7,16 +7,22 @@ Masks and signs stay arrays: their own derivative is 0 (almost everywhere), so r
 """
 from __future__ import annotations
 
+import numbers
+
 import numpy as np
 
 from ..autograd import differentiable_rules
-from ..tensor import Tensor, make_result
+from ..broadcast import broadcast_shapes, unbroadcast
+from ..tensor import Tensor, as_tensor, make_result
+from .arithmetic import _operands
 
 
-__all__ = ["exp", "log", "sqrt", "abs", "tanh", "sigmoid", "relu"]
+__all__ = ["exp", "log", "sqrt", "abs", "tanh", "sigmoid", "relu", "sin", "cos", "log1p", "expm1", "clip", "clamp",
+           "maximum", "minimum", "positive"]
 
 # Every rule below also works on a Tensor g, so these ops can be differentiated twice (autograd.py).
-differentiable_rules("exp", "log", "sqrt", "abs", "tanh", "sigmoid", "relu")
+differentiable_rules("exp", "log", "sqrt", "abs", "tanh", "sigmoid", "relu", "sin", "cos", "log1p", "expm1", "clip",
+                     "maximum", "minimum")
 
 
 def exp(x):
@@ -80,19 +86,6 @@ def relu(x):
 
 
 # ---- sin, cos, log1p, expm1, clip, maximum / minimum, unary + --------------------------------------------------
-# Each rule below works for both kinds of upstream gradient g: a NumPy array (ordinary backward, plain arrays) and
-# a Tensor (when a gradient of a gradient is wanted: then the factor f'(x) is recomputed from the input Tensor x
-# with tinynet ops, so the tape records the gradient computation too). Masks (which entries pass) stay arrays.
-import numbers  # noqa: E402
-
-from ..broadcast import broadcast_shapes, unbroadcast  # noqa: E402
-from ..tensor import Tensor, as_tensor  # noqa: E402
-from .arithmetic import _operands  # noqa: E402
-
-__all__ += ["sin", "cos", "log1p", "expm1", "clip", "clamp", "maximum", "minimum", "positive"]
-differentiable_rules("sin", "cos", "log1p", "expm1", "clip", "maximum", "minimum")
-
-
 def _float_tensor(op, x):
     """``x`` as a floating-point Tensor: integers and bools compute in float32, as PyTorch's float functions do."""
     try:

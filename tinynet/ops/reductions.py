@@ -10,16 +10,20 @@ mask is piecewise constant, so it stays an array and max's second derivative is 
 """
 from __future__ import annotations
 
+import numbers
+
 import numpy as np
 
 from ..autograd import differentiable_rules
-from ..tensor import Tensor, make_result
+from ..tensor import Tensor, as_tensor, make_result
+from .elementwise import exp
+from .shaping import broadcast_to, permute, reshape, where
 
 
-__all__ = ["sum", "mean", "max", "normalize_axis"]
+__all__ = ["sum", "mean", "max", "normalize_axis", "min", "amin", "amax", "var", "std", "logsumexp", "prod", "cumsum"]
 
 # Every rule below also works on a Tensor g, so these ops can be differentiated twice (autograd.py).
-differentiable_rules("sum", "mean", "max")
+differentiable_rules("sum", "mean", "max", "min", "var", "std", "logsumexp", "prod", "cumsum")
 
 
 def normalize_axis(op, axis, ndim):
@@ -61,7 +65,6 @@ def _restore_axes(g, axes, keepdims):
 
 def _broadcast_to(g, shape):
     if isinstance(g, Tensor):
-        from .shaping import broadcast_to
         return broadcast_to(g, shape)
     return np.broadcast_to(g, shape)
 
@@ -122,14 +125,6 @@ def max(x, axis=None, keepdims=False):
 # (a gradient that will itself be differentiated: then everything smooth is recomputed from the input Tensor x
 # with tinynet ops, so the tape records it; masks and counts stay arrays). To give g back its reduced axes they
 # use ``g.reshape(kept_shape)``, which arrays and Tensors both understand, instead of ``np.expand_dims``.
-import numbers  # noqa: E402
-
-from ..tensor import Tensor, as_tensor  # noqa: E402
-from .elementwise import exp  # noqa: E402
-from .shaping import permute, reshape, where  # noqa: E402
-
-__all__ += ["min", "amin", "amax", "var", "std", "logsumexp", "prod", "cumsum"]
-differentiable_rules("min", "var", "std", "logsumexp", "prod", "cumsum")
 
 
 def _is_array(g):
