@@ -65,10 +65,11 @@ def test_readme_tape_example_makes_dot_text():
     assert namespace["dot"].startswith("digraph tape {") and "leaf0 -> e0" in namespace["dot"]
 
 
-def test_readme_links_to_files_that_exist():
-    for link in re.findall(r"\]\(([^)#]+)\)", README.read_text(encoding="utf-8")):
+@pytest.mark.parametrize("page", [README, *DOCS], ids=lambda path: path.name)
+def test_links_point_to_files_that_exist(page):
+    for link in re.findall(r"\]\(([^)#]+)\)", page.read_text(encoding="utf-8")):
         if "://" not in link:
-            assert (ROOT / link).exists(), f"README links to {link}, which does not exist"
+            assert (page.parent / link).exists(), f"{page.name} links to {link}, which does not exist"
 
 
 def test_readme_shows_the_two_fresh_machine_commands():

@@ -41,7 +41,7 @@ Seeing the tape
 ---------------
 ``with tn.Tape() as tape:`` (tape_view.py) also keeps a list of the entries recorded inside the block, so a learner
 can look at the computation as the engine saw it. ``print(tape)`` gives one line per entry: its number on the tape
-(0, 1, 2, ...), its op, and for each input where it came from, with its shape: ``eI`` for the output of entry ``I``,
+(0, 1, 2, ...), its op, and for each input where it came from, with its shape: ``eN`` for the output of entry ``N``,
 ``leaf0``, ``leaf1``, ... for a tensor no recorded op made (``const0``, ... when it does not require grad),
 ``before0``, ... for the output of an op recorded before the tape opened. ``tape.to_dot()`` gives the same graph as
 Graphviz DOT text (``dot -Tsvg``): a node per entry and per leaf, an edge from each producer to each consumer. Under
@@ -237,7 +237,7 @@ class EntryRecord:
 
 
 def source_label(source):
-    """``eI`` for the output of entry I; ``leaf``/``const`` for a tensor no recorded op produced."""
+    """``eN`` for the output of entry N; ``leaf``/``const`` for a tensor no recorded op produced."""
     if isinstance(source, int):
         return f"e{source}"
     return "leaf" if source.requires_grad else "const"

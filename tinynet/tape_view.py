@@ -88,8 +88,8 @@ class Tape:
         op_width = max(len(row[1]) for row in rows)
         inputs_width = max(len(row[2]) for row in rows)
         output_width = max(len(row[3]) for row in rows)
-        lines = [f"Tape with {len(self.entries)} entries (eI: made by entry I; leaf/const: made by no "
-                 f"recorded op):"]
+        lines = [f"Tape with {len(self.entries)} entries (eN: output of entry N; leafN/constN: made by no "
+                 f"recorded op, needing grad or not):"]
         for number, op, inputs, output, status in rows:
             line = (f"{number:>{number_width}}  {op:<{op_width}}  {inputs:<{inputs_width}}  "
                     f"{output:<{output_width}}  {status}")

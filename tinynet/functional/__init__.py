@@ -16,9 +16,10 @@ Where to read each idea:
   dropout.py        dropout
   embedding.py      embedding
 
-Two tiers: each op above with a hand-written backward rule ("fused", for speed) has a textbook twin in
+Two tiers: each op above whose backward rule is written on NumPy arrays only ("fused", for speed) has a twin in
 reference.py (``tinynet.functional.reference``, import as R), built from differentiable ops only and proven equal
-by tests/test_reference.py; ``tn.use_reference()`` (reference_mode.py) runs the twins instead.
+by tests/test_reference.py; ``tn.use_reference()`` (reference_mode.py) runs the twins instead. The others (dropout,
+leaky_relu, softplus, elu, im2col, col2im, erf) have one short rule that also works on a Tensor g.
 """
 # The modules first (under private names: ``F.linear`` and ``F.softmax`` are the functions, not the files).
 from . import activations as _activations, attention as _attention, conv as _conv, depthwise as _depthwise
