@@ -4,6 +4,7 @@ index past its end."""
 import numpy as np
 import pytest
 
+import tinynet as tn
 from tinynet import nn
 from tinynet.nn import Parameter
 from tinynet.optim import SGD, Adam, AdamW
@@ -77,3 +78,27 @@ def test_sequential_index_past_the_end_says_the_length():
         model["0"]
     assert model[-1] is model[2] and model[np.int64(1)] is model[1]
     assert len(model[1:10]) == 2                                   # a slice past the end is fine, as in Python
+
+
+def test_a_refused_parameter_group_changes_nothing_and_groups_are_checked_like_the_constructor():
+    a, b = tn.tensor([1.0], requires_grad=True), tn.tensor([2.0], requires_grad=True)
+    opt = tn.optim.SGD([a], lr=0.1)
+    with pytest.raises(TypeError, match="parameter 2 is a str"):
+        opt.add_param_group({"params": [b, "oops"]})
+    with pytest.raises(ValueError, match="unknown hyper-parameter 'lrr'"):
+        opt.add_param_group({"params": [b], "lrr": 0.1})
+    with pytest.raises(TypeError, match="momentum must be a number"):
+        opt.add_param_group({"params": [b], "momentum": "0.9"})
+    with pytest.raises(TypeError, match="betas must be a pair"):
+        tn.optim.Adam([{"params": [a], "betas": 0.9}])
+    assert len(opt.params) == len(opt.state) == 1 and len(opt.param_groups) == 1
+    opt.add_param_group({"params": [b], "momentum": 0.9})                # b can still be added
+    assert opt.param_groups[1]["momentum"] == 0.9 and len(opt.state) == 2
+
+
+def test_a_group_that_a_scheduler_annotated_makes_a_new_optimizer():
+    w = tn.tensor([1.0], requires_grad=True)
+    opt = tn.optim.SGD([w], lr=0.1)
+    tn.optim.lr_scheduler.StepLR(opt, step_size=1)                     # writes initial_lr into the group
+    again = tn.optim.SGD(opt.param_groups, lr=0.1)
+    assert again.param_groups[0]["initial_lr"] == 0.1

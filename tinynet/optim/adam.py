@@ -34,16 +34,22 @@ class Adam(Optimizer):
 
     def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0,
                  decoupled_weight_decay=False):
-        lr = self._check_hyperparameter("lr", lr)
+        super().__init__(params, lr=lr, betas=betas, eps=eps, weight_decay=weight_decay,
+                         decoupled_weight_decay=decoupled_weight_decay)
+
+    def _checked_hyperparameters(self, values):
+        """lr, eps, weight_decay >= 0; betas a pair in [0, 1) (as floats)."""
+        checked = dict(values)
+        for key in ("lr", "eps", "weight_decay"):
+            checked[key] = self._check_hyperparameter(key, values[key])
+        betas = values["betas"]
         if not isinstance(betas, (tuple, list)) or len(betas) != 2:
             raise TypeError(f"{type(self).__name__}: betas must be a pair (beta1, beta2), e.g. betas=(0.9, 0.999), "
                             f"got {betas!r}")
-        betas = (self._check_hyperparameter("betas[0]", betas[0], 0.0, 1.0),
-                 self._check_hyperparameter("betas[1]", betas[1], 0.0, 1.0))
-        eps = self._check_hyperparameter("eps", eps)
-        weight_decay = self._check_hyperparameter("weight_decay", weight_decay)
-        super().__init__(params, lr=lr, betas=betas, eps=eps, weight_decay=weight_decay,
-                         decoupled_weight_decay=bool(decoupled_weight_decay))
+        checked["betas"] = (self._check_hyperparameter("betas[0]", betas[0], 0.0, 1.0),
+                            self._check_hyperparameter("betas[1]", betas[1], 0.0, 1.0))
+        checked["decoupled_weight_decay"] = bool(values["decoupled_weight_decay"])
+        return checked
 
     def _update(self, p, grad, state, group):
         beta1, beta2 = group["betas"]

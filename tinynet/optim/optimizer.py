@@ -69,8 +69,8 @@ class Optimizer:
         group_params = param_group["params"]
         group_params = [group_params] if isinstance(group_params, Tensor) else list(group_params)
         seen = {id(p) for p in self.params}
-        for p in group_params:
-            i = len(self.params)
+        for k, p in enumerate(group_params):        # check everything first: a refused group changes nothing
+            i = len(self.params) + k
             if not isinstance(p, Tensor):
                 raise TypeError(f"{name}: parameter {i} is a {type(p).__name__}, not a Tensor")
             if p.data.dtype.kind != "f":
@@ -81,16 +81,22 @@ class Optimizer:
             if id(p) in seen:
                 raise ValueError(f"{name}: parameter {i} (shape {p.shape}) appears twice")
             seen.add(id(p))
-            self.params.append(p)
-            self.state.append({})
-        group = {"params": group_params}
-        for key, default in self.defaults.items():
-            group[key] = param_group.get(key, default)
-        for key in param_group:
-            if key not in group:
+        for key in param_group:                     # initial_lr: what a learning-rate scheduler records
+            if key not in self.defaults and key not in ("params", "initial_lr"):
                 raise ValueError(f"{name}: unknown hyper-parameter {key!r} in a parameter group; known: "
                                  f"{sorted(self.defaults)}")
+        values = {key: param_group.get(key, default) for key, default in self.defaults.items()}
+        group = {"params": group_params, **self._checked_hyperparameters(values)}
+        if "initial_lr" in param_group:
+            group["initial_lr"] = param_group["initial_lr"]
+        for p in group_params:
+            self.params.append(p)
+            self.state.append({})
         self.param_groups.append(group)
+
+    def _checked_hyperparameters(self, values):
+        """A group's hyper-parameters after the optimizer's checks (each subclass checks its own)."""
+        return dict(values)
 
     # ---- the opt.lr shorthand: the first group's value; setting it sets every group ------------------------
     def __getattr__(self, name):

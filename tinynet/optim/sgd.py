@@ -25,14 +25,18 @@ class SGD(Optimizer):
     """
 
     def __init__(self, params, lr, momentum=0.0, weight_decay=0.0, dampening=0.0, nesterov=False):
-        lr = self._check_hyperparameter("lr", lr)
-        momentum = self._check_hyperparameter("momentum", momentum)
-        weight_decay = self._check_hyperparameter("weight_decay", weight_decay)
-        dampening = self._check_hyperparameter("dampening", dampening)
-        if nesterov and (momentum <= 0 or dampening != 0):
-            raise ValueError("SGD: nesterov=True needs momentum > 0 and dampening = 0")
         super().__init__(params, lr=lr, momentum=momentum, weight_decay=weight_decay, dampening=dampening,
                          nesterov=nesterov)
+
+    def _checked_hyperparameters(self, values):
+        """lr, momentum, weight_decay, dampening >= 0 (as floats); nesterov needs momentum and no dampening."""
+        checked = dict(values)
+        for key in ("lr", "momentum", "weight_decay", "dampening"):
+            checked[key] = self._check_hyperparameter(key, values[key])
+        checked["nesterov"] = bool(values["nesterov"])
+        if checked["nesterov"] and (checked["momentum"] <= 0 or checked["dampening"] != 0):
+            raise ValueError("SGD: nesterov=True needs momentum > 0 and dampening = 0")
+        return checked
 
     def _update(self, p, grad, state, group):
         lr, momentum, weight_decay = group["lr"], group["momentum"], group["weight_decay"]
