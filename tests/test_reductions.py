@@ -43,6 +43,7 @@ def backward_on_tensor_g(y, seed=0):
     from_array = y._entry.backward(g)
     with tn.enable_grad():
         from_tensor = y._entry.backward(tn.Tensor(g, requires_grad=True))
+    assert len(from_array) == len(from_tensor) == len(y._entry.inputs)
     for a, t in zip(from_array, from_tensor):
         assert isinstance(a, np.ndarray)
         assert isinstance(t, tn.Tensor), f"the rule returned {type(t).__name__} for a Tensor g"

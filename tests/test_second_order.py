@@ -110,13 +110,17 @@ def test_the_first_three_derivatives_of_tanh(x):
 
 @given(x=arrays(shapes(min_dims=1, max_dims=2)))
 def test_relu_and_max_have_zero_second_derivative(x):
+    """d/dx of relu, max, abs is a mask (or a sign) times g: constant in x, so the first derivative does not even
+    depend on x, and the second derivative of (d1 · x) is just d1 itself."""
     for fn in (lambda t: t.relu(), lambda t: t.max(axis=-1), lambda t: t.abs()):
         t = leaf(x)
         y = fn(t)
-        (d1,) = tn.grad(y, [t], np.ones(y.shape), create_graph=True)
-        if d1.requires_grad:                          # the mask is a constant: d1 does not depend on x at all
-            (d2,) = tn.grad(d1, [t], np.ones(x.shape), allow_unused=True)
-            assert d2 is None or not np.any(d2.data)
+        g = random_array(y.shape, 1)
+        (d1,) = tn.grad(y, [t], g, create_graph=True)
+        assert not d1.requires_grad                    # nothing in d1 depends on x: the second derivative is 0
+        u = random_array(x.shape, 2)
+        (d2,) = tn.grad((d1 * tn.Tensor(u) + t * d1).sum(), [t])   # d/dx of Σ (u + x) ⊙ d1 = d1, as d1' = 0
+        np.testing.assert_allclose(d2.data, d1.data, rtol=1e-12, atol=1e-15)
 
 
 def test_hessian_vector_product_equals_differences_of_gradients():
@@ -231,3 +235,59 @@ def test_gradgradcheck_of_a_0d_input_in_saturation():
     with a 0-d input its tolerance was a NumPy scalar that could not be updated (a Hypothesis-found case)."""
     assert tn.gradgradcheck(lambda t: t.tanh(), [np.array(-7.159729)])
     assert tn.gradgradcheck(lambda t: t.sigmoid(), [np.array(-7.159729)])
+
+
+def test_a_fused_op_given_one_tensor_in_several_slots_differentiates_it_once():
+    """sdpa(x, x, x) under create_graph: the reference's total gradient for x goes to one slot, not to all three."""
+    rng = np.random.default_rng(0)
+    x = leaf(rng.standard_normal((2, 3, 4)))
+    v = rng.standard_normal((2, 3, 4))
+    (ordinary,) = tn.grad(F.scaled_dot_product_attention(x, x, x), [x], grad_outputs=v)
+    (recorded,) = tn.grad(F.scaled_dot_product_attention(x, x, x), [x], grad_outputs=v, create_graph=True)
+    np.testing.assert_allclose(recorded.data, ordinary.data, rtol=1e-12)
+    assert tn.gradgradcheck(lambda t: F.scaled_dot_product_attention(t, t, t), [x.data], mode="directional")
+
+
+def test_gradients_of_a_0d_input_are_arrays_in_its_dtype():
+    scale = tn.Tensor(np.array(2.0), requires_grad=True)           # float64 0-d, meeting float32 data
+    data = tn.Tensor(np.ones(3, np.float32))
+    for create_graph in (False, True):
+        (g,) = tn.grad((data * scale).sum(), [scale], create_graph=create_graph)
+        assert type(g.data) is np.ndarray and g.dtype == np.float64 and g.item() == 3.0
+
+
+def test_released_entries_off_the_path_do_not_stop_grad():
+    w = leaf(np.ones((2, 2)))
+    z = tn.Tensor(np.ones((1, 2))) @ w
+    z.sum().backward()                                             # frees z's entry
+    v = leaf(np.full((1, 2), 3.0))
+    (gv,) = tn.grad((z * v).sum(), [v])                            # only z's value is needed, as in PyTorch
+    np.testing.assert_array_equal(gv.data, z.data)
+    with pytest.raises(RuntimeError, match="second time"):
+        tn.grad((z * v).sum(), [w])                                # the path to w runs through the freed entry
+
+
+def test_gradgradcheck_refuses_a_tensor_rule_that_computes_another_formula():
+    """First order right, the rule's Tensor form wrong everywhere (2·cos): differences of that wrong form are
+    consistent with its own second derivative, so only comparing it with the array form catches it."""
+    from tinynet.autograd import differentiable_rules
+
+    def two_faced_sin(x):
+        def backward(g):
+            return (g * 2 * x.cos(),) if isinstance(g, tn.Tensor) else (g * np.cos(x.data),)
+        return make_result("two_faced_sin", np.sin(x.data), (x,), backward)
+
+    differentiable_rules("two_faced_sin")
+    x = random_array((3,), 0)
+    assert tn.gradcheck(two_faced_sin, [x])
+    with pytest.raises(tn.GradcheckError, match="differs from the ordinary backward"):
+        tn.gradgradcheck(two_faced_sin, [x])
+
+
+def test_pow_with_a_tensor_exponent_at_base_0_as_pytorch():
+    a, b = leaf([0.0, 0.5, 2.0]), leaf([1.5, 2.0, 0.7])
+    (a ** b).sum().backward()
+    np.testing.assert_allclose(a.grad, [0.0, 1.0, 0.7 * 2.0 ** -0.3])
+    np.testing.assert_allclose(b.grad, [0.0, 0.25 * np.log(0.5), 2.0 ** 0.7 * np.log(2.0)])
+    with pytest.raises(ValueError, match="every base must be >= 0"):
+        leaf([-1.0]) ** leaf([2.0])

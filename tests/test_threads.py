@@ -113,3 +113,26 @@ def test_two_models_trained_at_once_in_two_threads_match_training_alone():
     for got, expected in zip(results, alone):
         for a, b in zip(got, expected):
             np.testing.assert_array_equal(a, b)
+
+
+def test_one_no_grad_object_shared_by_threads_and_nested_restores_each_threads_mode():
+    shared = tn.no_grad()
+    with shared:
+        with shared:                                    # the same object, nested
+            assert not tn.is_grad_enabled()
+        assert not tn.is_grad_enabled()
+    assert tn.is_grad_enabled()
+    inside, done, seen = threading.Event(), threading.Event(), {}
+
+    def other():
+        with shared:
+            inside.set()
+            assert done.wait(10)
+        seen["after"] = tn.is_grad_enabled()
+
+    thread, errors = run_in_thread(other)
+    assert inside.wait(10)
+    with shared:                                        # entered here while the other thread is inside it
+        done.set()
+        thread.join()
+    assert tn.is_grad_enabled() and seen == {"after": True} and not errors

@@ -82,3 +82,31 @@ def test_copy_and_fill_refuse_while_recording_a_tensor_that_requires_grad():
     with tn.no_grad():
         w.copy_(np.array([2.0]))
     assert w.data[0] == 2.0
+
+
+def test_a_change_seen_through_a_view_the_rule_reads():
+    """x @ w.T reads w through a transpose; an optimizer step on w before backward must raise, as in PyTorch."""
+    w = leaf(np.ones((2, 2)))
+    x = leaf(np.ones((1, 2)))
+    loss = (x @ w.T).sum()
+    loss.backward(retain_graph=True)
+    optim.SGD([w], lr=0.5).step()
+    with pytest.raises(RuntimeError, match="'matmul' .* changed in place"):
+        loss.backward()
+    a = leaf([1.0, 2.0])
+    column = a.reshape(2, 1)
+    loss = (column * column).sum()
+    with tn.no_grad():
+        a += 1
+    with pytest.raises(RuntimeError, match="'mul' .* changed in place"):
+        loss.backward()
+
+
+def test_cumsum_reads_no_values_so_a_later_change_is_harmless():
+    a = leaf([1.0, 2.0])
+    b = a * 1
+    loss = b.cumsum(0).sum()
+    with tn.no_grad():
+        b += 1
+    loss.backward()                                    # d(Σ cumsum)/db does not depend on b's values
+    np.testing.assert_array_equal(a.grad, [2.0, 1.0])

@@ -80,22 +80,28 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=Fal
     seeds = _seeds(outputs, grad_outputs, create_graph)
     if retain_graph is None:
         retain_graph = create_graph
-    found = walk(seeds, inputs, retain_graph, create_graph)
+    found, released = walk(seeds, inputs, retain_graph, create_graph)
     result = []
     for i, x in enumerate(inputs):
         g = found.get(id(x))
         if g is None:
+            if released:                             # the path to x may run through entries already freed
+                tape.check_not_released(released[0])
             if not allow_unused:
                 raise RuntimeError(f"grad: inputs[{i}] (shape {x.shape}) was not used to compute the outputs; "
                                    f"pass allow_unused=True to get None for it")
             result.append(None)
         else:
-            result.append(g if isinstance(g, Tensor) else Tensor._wrap(g))
+            result.append(g if isinstance(g, Tensor) else Tensor._wrap(np.asarray(g, dtype=x.dtype)))
     return tuple(result)
 
 
 def _as_tensor_tuple(op, name, value):
-    items = (value,) if isinstance(value, Tensor) else tuple(value)
+    if isinstance(value, Tensor):
+        return (value,)
+    if not isinstance(value, (list, tuple)):
+        raise TypeError(f"{op}: {name} must be a Tensor or a list/tuple of Tensors, got {type(value).__name__}")
+    items = tuple(value)
     if not items:
         raise ValueError(f"{op}: {name} is empty")
     for i, t in enumerate(items):
@@ -110,6 +116,9 @@ def _seeds(outputs, grad_outputs, create_graph):
         grad_outputs = (None,) * len(outputs)
     elif isinstance(grad_outputs, (Tensor, np.ndarray)):
         grad_outputs = (grad_outputs,)
+    elif not isinstance(grad_outputs, (list, tuple)):
+        raise TypeError(f"grad: grad_outputs must be a Tensor, a NumPy array or a list/tuple of them (one per "
+                        f"output), got {type(grad_outputs).__name__}")
     grad_outputs = tuple(grad_outputs)
     if len(grad_outputs) != len(outputs):
         raise ValueError(f"grad: got {len(grad_outputs)} grad_outputs for {len(outputs)} outputs")
@@ -140,31 +149,35 @@ def _seeds(outputs, grad_outputs, create_graph):
 
 
 def _entries_leading_to(roots, targets):
-    """The entries on a path from one of ``targets`` (tensors) to one of ``roots`` (tensors)."""
+    """The entries on a path from one of ``targets`` (tensors) to one of ``roots`` (tensors), and the released
+    entries met on the way (an earlier backward freed them, so what lies behind them cannot be seen)."""
     target_ids = {id(t) for t in targets}
-    seen, stack = set(), [t._entry for t in roots if t._entry is not None]
+    seen, released, stack = set(), [], [t._entry for t in roots if t._entry is not None]
     while stack:                                     # every entry the roots depend on (no recursion)
         entry = stack.pop()
         if entry in seen:
             continue
         seen.add(entry)
-        tape.check_not_released(entry)
+        if entry.inputs is None:
+            released.append(entry)
+            continue
         stack.extend(t._entry for t in entry.inputs if t._entry is not None and t._entry not in seen)
     leading = set()
     for entry in sorted(seen, key=lambda e: e.index):    # producers before consumers
-        if any(id(t) in target_ids or t._entry in leading for t in entry.inputs):
+        if entry.inputs is not None and any(id(t) in target_ids or t._entry in leading for t in entry.inputs):
             leading.add(entry)
-    return leading
+    return leading, released
 
 
 def walk(seeds, targets, retain_graph, create_graph):
     """The reverse walk of ``backward`` restricted to the entries that lead to ``targets``.
 
-    Returns ``{id(target): dL/d(target)}`` for the targets reached. With ``create_graph`` every gradient is a
-    Tensor and each rule runs with recording on; otherwise they are arrays and nothing is recorded.
+    Returns ``{id(target): dL/d(target)}`` for the targets reached, and the released entries met (see
+    ``_entries_leading_to``). With ``create_graph`` every gradient is a Tensor and each rule runs with recording
+    on; otherwise they are arrays and nothing is recorded.
     """
     target_ids = {id(t) for t in targets}
-    leading = _entries_leading_to([y for y, _ in seeds], targets)
+    leading, released = _entries_leading_to([y for y, _ in seeds], targets)
     found, pending, heap = {}, {}, []
 
     def send(tensor, g):                             # hand g = dL/d(tensor) on, summing with earlier ones
@@ -202,25 +215,38 @@ def walk(seeds, targets, retain_graph, create_graph):
                     send(tensor, _checked(g, tensor, entry))
             if not retain_graph:
                 entry.release()
-    return found
+    return found, released
 
 
 def _through_reference(entry, g):
-    """A fused op's input gradients as a graph: rerun its reference on the same inputs, differentiate that."""
+    """A fused op's input gradients as a graph: rerun its reference on the same inputs, differentiate that.
+
+    ``found`` holds each input tensor's *total* gradient. A tensor that fills several slots (self-attention's
+    ``sdpa(x, x, x)``) gets it in its first slot only: the engine adds up what the slots return.
+    """
     inputs = entry.inputs
     output = entry.reference(*inputs)
     wanted = [x for x in inputs if x.requires_grad]
-    found = walk([(output, g)], wanted, retain_graph=True, create_graph=True)
-    return tuple(found.get(id(x)) for x in inputs)
+    found, _ = walk([(output, g)], wanted, retain_graph=True, create_graph=True)
+    grads, given = [], set()
+    for x in inputs:
+        grads.append(None if id(x) in given else found.get(id(x)))
+        given.add(id(x))
+    return tuple(grads)
 
 
 def _checked(g, tensor, entry):
-    """Every rule must return a gradient with its input's shape (and, for arrays, dtype)."""
+    """Every rule must return a gradient with its input's shape and dtype (a Tensor g is cast on the tape)."""
     if g.shape != tensor.shape:
         raise RuntimeError(f"backward rule of '{entry.op}' returned a gradient of shape {g.shape} for an input "
                            f"of shape {tensor.shape}")
-    if type(g) is np.ndarray and g.dtype != tensor.dtype:
-        g = g.astype(tensor.dtype)
+    if isinstance(g, Tensor):
+        if g.dtype == tensor.dtype:
+            return g
+        from .ops.arithmetic import cast            # (ops import this module, so not at the top)
+        return cast(g, tensor.dtype)
+    if type(g) is not np.ndarray or g.dtype != tensor.dtype:   # NumPy reductions can give a scalar for shape ()
+        g = np.asarray(g, dtype=tensor.dtype)
     return g
 
 

@@ -389,5 +389,26 @@ def gradgradcheck(fn, inputs, *, wrt=None, seed=0, grad_output=None, name=None, 
         return tuple(g if g is not None else Tensor(np.zeros(xs[i].shape)) for g, i in zip(grads, wrt))
 
     first_derivative.__name__ = f"the first derivative of {label}"
+    _check_same_first_derivative(fn, first_derivative, arrays, wrt, v, label)
     wrt_second = wrt + list(range(n_inputs, n_inputs + len(v)))
     return gradcheck(first_derivative, arrays + v, wrt=wrt_second, seed=seed, **gradcheck_options)
+
+
+def _check_same_first_derivative(fn, first_derivative, arrays, wrt, v, label, rtol=1e-9):
+    """D computed with create_graph (rules run on Tensors, fused ops through their reference) must equal the
+    ordinary backward's gradient: differences of D would not notice a D that is wrong everywhere."""
+    ordinary = _analytic(fn, arrays, wrt, v, label)
+    with tape.no_grad():
+        recorded = first_derivative(*_tensors(arrays), *[Tensor(vk) for vk in v])
+    floor = 1e-12 * max(float(np.max(np.abs(vk), initial=0.0)) for vk in v)   # round-off of near-zero gradients
+    for i, d in zip(wrt, recorded):
+        expected, got = ordinary[i], d.data
+        scale = float(np.max(np.abs(expected), initial=0.0))
+        tol = rtol * scale + floor
+        if got.shape != expected.shape or not np.all(np.abs(got - expected) <= tol):
+            worst = float(np.max(np.abs(got - expected), initial=0.0)) if got.shape == expected.shape else None
+            raise GradcheckError(
+                f"gradgradcheck({label}): the gradient of input {i} computed with create_graph=True (its backward "
+                f"rule run on Tensors, or a fused op's reference) differs from the ordinary backward's by up to "
+                f"{worst} (tolerance {tol:.3g}, largest gradient entry {scale:.3g}): the rule's Tensor form does not "
+                f"compute the same formula as its array form")

@@ -80,6 +80,7 @@ class _ThreadState(threading.local):
     """
     def __init__(self):           # runs once in every thread, at that thread's first use
         self.grad_enabled = True  # switched off inside ``no_grad()``
+        self.saved_modes = []     # the mode before each open no_grad()/enable_grad() block, innermost last
         self.open_tapes = ()      # ``Tape`` objects listening in this thread (usually none)
 
 
@@ -154,12 +155,12 @@ class no_grad(ModeContext):
     _mode = False                 # the grad mode inside the block
 
     def __enter__(self):
-        self._previous = _state.grad_enabled
+        _state.saved_modes.append(_state.grad_enabled)   # per thread, so one no_grad object can be shared
         _set_grad_mode(self._mode)
         return self
 
     def __exit__(self, *exc):
-        _set_grad_mode(self._previous)
+        _set_grad_mode(_state.saved_modes.pop())
         return False
 
 
@@ -254,14 +255,16 @@ def listen(tape):
     """``Tape.__enter__``: ``tape`` collects the entries this thread records from now on."""
     global _tapes_open
     _state.open_tapes = _state.open_tapes + (tape,)
-    _tapes_open += 1
+    with _mode_lock:
+        _tapes_open += 1
 
 
 def stop_listening(tape):
     """``Tape.__exit__``."""
     global _tapes_open
     _state.open_tapes = tuple(t for t in _state.open_tapes if t is not tape)
-    _tapes_open -= 1
+    with _mode_lock:
+        _tapes_open -= 1
 
 
 # --------------------------------------------------------------------------------------------------------

@@ -37,10 +37,10 @@ class use_reference(ModeContext):
     reference from ``tinynet.functional.reference`` instead of its hand-written NumPy kernel. Per thread."""
 
     def __enter__(self):
-        self._previous = reference_is_on()
+        _state.__dict__.setdefault("saved", []).append(reference_is_on())   # per thread: objects can be shared
         _state.on = True
         return self
 
     def __exit__(self, *exc):
-        _state.on = self._previous
+        _state.on = _state.saved.pop()
         return False

@@ -17,7 +17,7 @@ from ..autograd import differentiable_rules
 from ..tensor import Tensor, as_tensor, make_result, values
 
 
-__all__ = ["add", "sub", "mul", "div", "neg", "pow"]
+__all__ = ["add", "sub", "mul", "div", "neg", "pow", "cast"]
 
 # Every rule below also works on a Tensor g, so these ops can be differentiated twice (autograd.py).
 differentiable_rules("add", "sub", "mul", "div", "neg", "pow", "cast")
@@ -43,8 +43,21 @@ def _dimensioned_wins(t, other):
     so a 0-d tensor that requires grad still gets its gradient, in its own dtype."""
     if (t.data.ndim == 0 and other.data.ndim > 0 and t.data.dtype.kind == "f" and other.data.dtype.kind == "f"
             and t.data.dtype != other.data.dtype):
-        return make_result("cast", t.data.astype(other.data.dtype), (t,), _pass_through)
+        return cast(t, other.data.dtype)
     return t
+
+
+def cast(x, dtype):
+    """y = x in another floating dtype (float64 -> float32 or back).
+
+    Backward: dy/dx = 1, so dx = g, in x's own dtype: dx = cast(g, x.dtype) (an op again, so differentiable).
+    """
+    dtype = np.dtype(dtype)
+    return make_result("cast", x.data.astype(dtype), (x,), lambda g: (_in_dtype(g, x.data.dtype),))
+
+
+def _in_dtype(g, dtype):
+    return cast(g, dtype) if isinstance(g, Tensor) else np.asarray(g, dtype=dtype)
 
 
 def _float_wins(t, other):
@@ -68,8 +81,8 @@ def _number_operand(x, c):
 
 
 def _pass_through(g):
-    """The backward rule of an op whose output moves one-for-one with its input (x + c, x - c, and
-    ``contiguous`` in shaping.py): dy/dx = 1, so dx = g."""
+    """The backward rule of an op whose output moves one-for-one with its input, in the same dtype (x + c, x - c,
+    and ``contiguous`` in shaping.py): dy/dx = 1, so dx = g."""
     return (g,)
 
 
@@ -176,17 +189,20 @@ def pow(a, b):
     """y = a ** b.
 
     Scalar exponent p (a Python number):  dy/da = p * a**(p-1),  so  da = g * p * a**(p-1).
-    Tensor exponent (positive bases only, since log(a) is needed):
+    Tensor exponent (bases >= 0, since log(a) is needed):
         da = unbroadcast(g * b * a**(b-1), a.shape),   db = unbroadcast(g * y * log(a), b.shape).
     Where the exponent is 0, y = 1 does not depend on a, so da = 0 there (the formula would give 0 · a**-1,
-    NaN at a = 0).
+    NaN at a = 0). Where the base is 0, y = 0 for every b > 0, so db = 0 there (the formula would give
+    0 · log 0 = NaN), as in PyTorch; log(a) is taken of a with its zeros replaced by 1.
+    Both choices are piecewise constant, so the mixed second derivative ∂²y/∂a∂b is 0 at b = 0 (the true
+    value is 1/a), as in PyTorch.
     """
     if isinstance(b, (int, float, np.integer, np.floating)) and not isinstance(b, bool) and isinstance(a, Tensor):
         return _pow_scalar(a, b)
     a, b = _operands("pow", a, b)
-    if b.requires_grad and np.any(a.data <= 0):
+    if b.requires_grad and np.any(a.data < 0):
         raise ValueError(f"pow: the gradient with respect to a tensor exponent needs log(base), so every base "
-                         f"must be > 0; got a base with minimum {a.data.min()} (shape {a.shape})")
+                         f"must be >= 0; got a base with minimum {a.data.min()} (shape {a.shape})")
     y = _forward("pow", np.power, a, b)
 
     def backward(g):
@@ -196,7 +212,9 @@ def pow(a, b):
             with np.errstate(divide="ignore", invalid="ignore"):
                 da = unbroadcast(_where(b.data == 0, 0, g * b_ * a_ ** (b_ - 1)), a.shape)
         if b.requires_grad:
-            y_, log_a = (a_ ** b_, a_.log()) if isinstance(g, Tensor) else (y, np.log(a.data))
+            base_for_log = _where(a.data > 0, a_, 1.0)         # 0 -> 1: db = g · 0 · log 1 = 0 there
+            log_a = base_for_log.log() if isinstance(g, Tensor) else np.log(base_for_log)
+            y_ = a_ ** b_ if isinstance(g, Tensor) else y
             db = unbroadcast(g * y_ * log_a, b.shape)
         return da, db
 
