@@ -238,9 +238,10 @@ class EntryRecord:
 
 
 def source_label(source):
-    """``eN`` for the output of entry N; ``leaf``/``const`` for a tensor no recorded op produced."""
+    """``entry N`` for the output of the entry with tape index N (process-wide; ``print(tape)`` renumbers them
+    e0, e1, ... per tape); ``leaf``/``const`` for a tensor no recorded op produced."""
     if isinstance(source, int):
-        return f"e{source}"
+        return f"entry {source}"
     return "leaf" if source.requires_grad else "const"
 
 

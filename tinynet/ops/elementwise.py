@@ -80,9 +80,9 @@ def sigmoid(x):
 
 def relu(x):
     """y = max(x, 0).   f'(x) = 1 if x > 0 else 0 (0 at the kink x = 0, as in PyTorch),  so  dx = g * (x > 0)."""
-    positive = x.data > 0
+    is_positive = x.data > 0
     y = np.maximum(x.data, 0)          # not x * (x > 0): that gives -inf * 0 = NaN at x = -inf (and -0.0 for x < 0)
-    return make_result("relu", y, (x,), lambda g: (g * positive,))
+    return make_result("relu", y, (x,), lambda g: (g * is_positive,))
 
 
 # ---- sin, cos, log1p, expm1, clip, maximum / minimum, unary + --------------------------------------------------

@@ -16,7 +16,7 @@ import numpy as np
 
 from ..autograd import differentiable_rules
 from ..tensor import Tensor, as_tensor, make_result
-from .elementwise import exp
+from .elementwise import _is_array, exp
 from .shaping import broadcast_to, permute, reshape, where
 
 
@@ -125,11 +125,6 @@ def max(x, axis=None, keepdims=False):
 # (a gradient that will itself be differentiated: then everything smooth is recomputed from the input Tensor x
 # with tinynet ops, so the tape records it; masks and counts stay arrays). To give g back its reduced axes they
 # use ``g.reshape(kept_shape)``, which arrays and Tensors both understand, instead of ``np.expand_dims``.
-
-
-def _is_array(g):
-    """True when g is a NumPy array or scalar (ordinary backward); False for a Tensor g (a gradient to record)."""
-    return not isinstance(g, Tensor)
 
 
 def _reduction_input(op, x, need_float=False):

@@ -177,7 +177,7 @@ def scatter_add(values, index, shape):
     It is what getitem's backward computes; as an op of its own it makes that backward differentiable.
     Backward: each y entry at ``index`` received one value, so d(values) = g[index] (getitem again).
     """
-    index = _plain_index(index)
+    values, index = as_tensor(values), _plain_index(index)
     return make_result("scatter_add", _scatter(values.data, index, tuple(shape)), (values,),
                        lambda g: (getitem(g, index) if isinstance(g, Tensor) else np.asarray(g[index]),))
 
