@@ -247,3 +247,15 @@ def test_zero_features_give_uniform_weights_as_in_pytorch():
     v = np.arange(12.0).reshape(3, 4)
     out = F.scaled_dot_product_attention(tn.tensor(np.ones((2, 0))), tn.tensor(np.ones((3, 0))), tn.tensor(v))
     np.testing.assert_allclose(out.data, np.tile(v.mean(axis=0), (2, 1)))
+
+
+def test_the_second_derivative_uses_the_mask_of_the_forward_pass():
+    rng = np.random.default_rng(0)
+    q = tn.tensor(rng.standard_normal((3, 2)), requires_grad=True)
+    mask = np.array([[True, False, True], [True, True, False], [False, True, True]])
+    v = rng.standard_normal((3, 2))
+    out = F.scaled_dot_product_attention(q, q, q, mask=mask)
+    (ordinary,) = tn.grad(out, [q], grad_outputs=v, retain_graph=True)
+    mask[:] = True                                      # changed by the caller after the forward pass
+    (recorded,) = tn.grad(out, [q], grad_outputs=v, create_graph=True)
+    np.testing.assert_allclose(recorded.data, ordinary.data, rtol=1e-12)

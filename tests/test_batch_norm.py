@@ -270,3 +270,10 @@ def test_an_empty_batch_gives_an_empty_result_and_leaves_the_running_statistics_
     np.testing.assert_array_equal(rv, before[1])
     bn = nn.BatchNorm1d(3)
     assert bn(tn.Tensor(np.zeros((0, 3), np.float32))).shape == (0, 3) and bn.num_batches_tracked.item() == 1
+
+
+def test_running_statistics_that_cannot_be_updated_in_place_are_refused_when_training():
+    x = tn.tensor(np.random.default_rng(0).standard_normal((4, 2)))
+    with pytest.raises(TypeError, match="running_mean is updated in place"):
+        F.batch_norm(x, [0.0, 0.0], [1.0, 1.0], training=True)
+    F.batch_norm(x, [0.0, 0.0], [1.0, 1.0], training=False)       # read only: a list is fine

@@ -90,3 +90,11 @@ def test_matches_pytorch(norm_type):
     np.testing.assert_allclose(float(total), total_torch.item(), rtol=1e-12)
     for p, t in zip(ours, theirs):
         np.testing.assert_allclose(p.grad, t.grad.numpy(), rtol=1e-12)
+
+
+def test_inf_norm_sees_a_nan_in_any_gradient():
+    a, b = tn.tensor([1.0, 1.0], requires_grad=True), tn.tensor([1.0, 1.0], requires_grad=True)
+    a.grad, b.grad = np.array([3.0, 4.0]), np.array([np.nan, 1.0])
+    assert np.isnan(nn.utils.clip_grad_norm_([a, b], 1.0, norm_type=float("inf")).item())
+    with pytest.raises(RuntimeError, match="is nan"):
+        nn.utils.clip_grad_norm_([a, b], 1.0, norm_type=float("inf"), error_if_nonfinite=True)

@@ -183,3 +183,11 @@ def test_an_empty_batch_gives_an_empty_output_and_zero_weight_gradient():
     y.backward(np.zeros(y.shape))
     assert y.shape == (0, 3, 6, 6) and x.grad.shape == (0, 2, 3, 3)
     np.testing.assert_array_equal(w.grad, 0.0)
+
+
+def test_output_size_may_be_an_int_and_a_wrong_kind_is_a_clear_error():
+    layer = nn.ConvTranspose2d(1, 1, 3, stride=2)
+    x = tn.tensor(np.ones((1, 1, 4, 4), np.float32))
+    assert layer(x, output_size=10).shape == (1, 1, 10, 10)
+    with pytest.raises(TypeError, match="output_size must be an int or a sequence"):
+        layer(x, output_size=10.5)

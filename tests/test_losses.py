@@ -108,3 +108,14 @@ def test_mse_loss_integer_target_keeps_float32():
     assert loss.dtype == np.float32 and x.grad.dtype == np.float32
     np.testing.assert_allclose(loss.item(), (0.25 + 1.0) / 2)
     np.testing.assert_allclose(x.grad, [0.5, -1.0])
+
+
+def test_cross_entropy_keeps_its_own_copy_of_the_target():
+    logits = tn.tensor(np.random.default_rng(0).standard_normal((3, 4)), requires_grad=True)
+    target = np.array([0, 1, 2])
+    expected = tn.grad(cross_entropy(logits, target.copy()), [logits])[0].data
+    loss = cross_entropy(logits, target)
+    target[:] = 3                                       # the caller reuses its buffer before backward
+    for create_graph in (False, True):
+        np.testing.assert_allclose(tn.grad(loss, [logits], create_graph=create_graph, retain_graph=True)[0].data,
+                                   expected, rtol=1e-12)

@@ -157,3 +157,14 @@ def test_module_save_is_atomic_too(tmp_path, monkeypatch):
     with pytest.raises(OSError):
         nn.Linear(2, 2).save(path)
     assert path.read_bytes() == before and os.listdir(tmp_path) == ["m.npz"]
+
+
+def test_saving_through_a_symlink_replaces_its_target_and_keeps_modes(tmp_path):
+    real = tmp_path / "real.npz"
+    tn.save({"w": np.ones(2)}, real)
+    os.chmod(real, 0o600)                               # a private checkpoint stays private
+    link = tmp_path / "latest.npz"
+    link.symlink_to(real)
+    tn.save({"w": np.zeros(2)}, link)
+    assert link.is_symlink() and (os.stat(real).st_mode & 0o777) == 0o600
+    np.testing.assert_array_equal(tn.load(real)["w"], np.zeros(2))

@@ -48,15 +48,15 @@ def save(state_dict, path):
             raise ValueError(f"save: {name!r} is an array of Python objects (dtype {array.dtype}), which only pickle "
                              f"could store; load() never unpickles, so save() refuses it")
         arrays[name] = array
-    target = os.fspath(path)
-    directory = os.path.dirname(os.path.abspath(target))
+    target = os.path.realpath(os.fspath(path))     # through a symlink: replace the file it points to, keep the link
+    directory = os.path.dirname(target)
     handle, temporary = tempfile.mkstemp(dir=directory, prefix=os.path.basename(target) + ".", suffix=".tmp")
     try:
         with os.fdopen(handle, "wb") as file:
             _write_npz(file, arrays)
             file.flush()
             os.fsync(file.fileno())                 # the bytes are on disk before the name points at them
-        os.chmod(temporary, _new_file_mode())       # mkstemp makes it private (0o600); give it open()'s mode
+        os.chmod(temporary, _file_mode(target))     # mkstemp makes it private (0o600): the mode it should have
         os.replace(temporary, target)               # atomic: readers see the old file or the new one, never half
     except BaseException:
         os.unlink(temporary)
@@ -64,11 +64,28 @@ def save(state_dict, path):
     return path
 
 
-def _new_file_mode():
-    """The permissions open(path, "w") would give a new file: 0o666 less the process's umask."""
-    umask = os.umask(0)                             # the only way to read the umask is to set it ...
-    os.umask(umask)                                 # ... and put it back
-    return 0o666 & ~umask
+def _file_mode(target):
+    """The permissions the saved file should have: an existing file's own, else what open(path, "w") gives a new
+    file (0o666 less the umask)."""
+    try:
+        return os.stat(target).st_mode & 0o7777
+    except FileNotFoundError:
+        return 0o666 & ~_umask()
+
+
+def _umask():
+    """The process's umask, read from /proc where Linux offers it (os.umask can only read it by setting it, which
+    other threads creating files at that moment would see)."""
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except OSError:
+        pass
+    umask = os.umask(0o022)
+    os.umask(umask)
+    return umask
 
 
 def _write_npz(file, arrays):

@@ -128,8 +128,9 @@ def scaled_dot_product_attention(q, k, v, mask=None, is_causal=False, scale=None
                 dk = unbroadcast(dk, k.shape)
         return dq, dk, dv
 
+    mask_seen = None if allowed is None else allowed.copy()     # the mask as it was now, not as it may become
     result = make_result("scaled_dot_product_attention", out, (q, k, v), backward,
-                         lambda q_, k_, v_: R.scaled_dot_product_attention(q_, k_, v_, mask, is_causal, scale))
+                         lambda q_, k_, v_: R.scaled_dot_product_attention(q_, k_, v_, mask_seen, False, scale))
     if return_weights:
         return result, Tensor._wrap(weights)
     return result

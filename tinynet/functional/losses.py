@@ -38,7 +38,7 @@ def _class_indices(target, n, num_classes):
     if t.size and (t.min() < 0 or t.max() >= num_classes):
         raise ValueError(f"cross_entropy: target values must be class indices in [0, {num_classes}), "
                          f"got values from {t.min()} to {t.max()}")
-    return t.astype(np.int64, copy=False)
+    return t.astype(np.int64)        # a copy: backward must see the classes of this call, whatever the caller does
 
 
 def cross_entropy(logits, target, label_smoothing=0.0, reduction="mean"):

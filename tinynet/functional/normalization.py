@@ -248,6 +248,9 @@ def _batch_norm_arguments(x, weight, bias, running_mean, running_var, training, 
     for label, p in (("weight", weight), ("bias", bias), ("running_mean", running_mean),
                      ("running_var", running_var)):
         if p is not None:
+            if training and label.startswith("running") and not isinstance(p, (Tensor, np.ndarray)):
+                raise TypeError(f"batch_norm: {label} is updated in place when training, so it must be a Tensor or a "
+                                f"NumPy array, got {type(p).__name__}")
             p = as_tensor(p)
             if p.shape != (C,):
                 raise ValueError(f"batch_norm: {label} must have shape (C,) = ({C},) for an input with {C} "

@@ -59,7 +59,13 @@ class ConvTranspose2d(Module):
 
     def _padding_for(self, x, output_size):
         """output_padding = output_size − smallest size, checked to lie in [0, stride) per axis (PyTorch's rule)."""
-        size = tuple(int(v) for v in output_size)[-2:]
+        if isinstance(output_size, int):
+            output_size = (output_size, output_size)
+        try:
+            size = tuple(int(v) for v in output_size)[-2:]
+        except TypeError:
+            raise TypeError(f"ConvTranspose2d: output_size must be an int or a sequence ending with (H_out, W_out), "
+                            f"got {output_size!r}") from None
         if len(size) != 2 or getattr(x, "ndim", 0) != 4:
             raise ValueError(f"ConvTranspose2d: output_size must end with (H_out, W_out) for a 4-D input, got "
                              f"{output_size!r}")

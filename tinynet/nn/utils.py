@@ -47,7 +47,7 @@ def clip_grad_norm_(parameters, max_norm, norm_type=2.0, error_if_nonfinite=Fals
     if not grads:
         return Tensor(np.zeros((), dtype=dtype))
     if math.isinf(q):
-        total = max(float(np.abs(g).max(initial=0.0)) for g in grads)
+        total = float(np.max([np.abs(g).max(initial=0.0) for g in grads]))     # np.max: a NaN anywhere wins
     else:
         total = sum(float(np.sum(np.abs(g.astype(np.float64)) ** q)) for g in grads) ** (1.0 / q)
     if error_if_nonfinite and not math.isfinite(total):
