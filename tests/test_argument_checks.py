@@ -57,13 +57,15 @@ def test_hyperparameters_must_be_numbers():
         SGD([Parameter(np.ones(2))], lr=0.1, momentum=-0.9)
 
 
-def test_pytorch_checks_the_same_ranges():
+def test_adam_refuses_the_ranges_pytorch_refuses():
     torch = pytest.importorskip("torch")
     p = [torch.zeros(2, requires_grad=True)]
     for kwargs in (dict(betas=(0.9, 1.0)), dict(lr=-1e-3), dict(eps=-1e-8), dict(weight_decay=-0.1)):
-        for optimizer in (torch.optim.Adam, torch.optim.AdamW):
+        for name in ("Adam", "AdamW"):
             with pytest.raises(ValueError):
-                optimizer(p, **kwargs)
+                getattr(torch.optim, name)(p, **kwargs)
+            with pytest.raises(ValueError, match=name):
+                getattr(tn.optim, name)([Parameter(np.ones(2))], **kwargs)
 
 
 def test_sequential_index_past_the_end_says_the_length():

@@ -28,6 +28,10 @@ LAYERS = {
     "LeakyReLU": (lambda: nn.LeakyReLU(), (0, 3), (0, 3)),
     "ELU": (lambda: nn.ELU(), (0, 3), (0, 3)),
     "Softplus": (lambda: nn.Softplus(), (0, 3), (0, 3)),
+    "BatchNorm1d": (lambda: nn.BatchNorm1d(3), (0, 3), (0, 3)),
+    "BatchNorm2d": (lambda: nn.BatchNorm2d(2), (0, 2, 4, 4), (0, 2, 4, 4)),
+    "ConvTranspose2d": (lambda: nn.ConvTranspose2d(2, 3, 3, stride=2), (0, 2, 4, 4), (0, 3, 9, 9)),
+    "Dropout": (lambda: nn.Dropout(0.5), (0, 3), (0, 3)),
     "LayerNorm": (lambda: nn.LayerNorm(4), (0, 4), (0, 4)),
     "MultiHeadAttention": (lambda: nn.MultiHeadAttention(4, 2), (0, 3, 4), (0, 3, 4)),
     "SelfAttention2d": (lambda: nn.SelfAttention2d(4, 2), (0, 4, 2, 2), (0, 4, 2, 2)),
@@ -110,9 +114,11 @@ def test_mse_loss_sum_on_an_empty_batch_is_zero():
     assert x.grad.shape == (0, 3)
 
 
-def test_pytorch_losses_on_an_empty_batch():
+def test_losses_on_an_empty_batch_agree_with_pytorch():
     torch = pytest.importorskip("torch")
     logits, target = torch.zeros(0, 3), torch.zeros(0, dtype=torch.long)
-    assert torch.isnan(torch.nn.functional.cross_entropy(logits, target))
-    assert torch.nn.functional.cross_entropy(logits, target, reduction="sum").item() == 0.0
-    assert torch.isnan(torch.nn.functional.mse_loss(logits, logits))
+    ours, classes = tn.tensor(np.zeros((0, 3), np.float32)), np.zeros(0, np.int64)
+    for reduction in ("mean", "sum"):
+        expected = torch.nn.functional.cross_entropy(logits, target, reduction=reduction).item()
+        np.testing.assert_equal(F.cross_entropy(ours, classes, reduction=reduction).item(), expected)
+    np.testing.assert_equal(F.mse_loss(ours, ours).item(), torch.nn.functional.mse_loss(logits, logits).item())

@@ -68,11 +68,13 @@ def test_layernorm_without_weights_accepts_any_float_dtype():
     assert nn.LayerNorm(4, elementwise_affine=False)(np.ones((2, 4))).dtype == np.float64
 
 
-def test_pytorch_raises_on_the_same_mistakes():
+def test_linear_refuses_the_inputs_pytorch_refuses():
     torch = pytest.importorskip("torch")
-    for bad in (torch.zeros(4, 3, dtype=torch.float64), torch.zeros(4, 3, dtype=torch.int64)):
+    for dtype in (np.float64, np.int64):
         with pytest.raises(RuntimeError, match="same dtype"):
-            torch.nn.Linear(3, 2)(bad)
+            torch.nn.Linear(3, 2)(torch.zeros(4, 3, dtype=getattr(torch, np.dtype(dtype).name)))
+        with pytest.raises(TypeError, match="Linear"):
+            nn.Linear(3, 2)(tn.tensor(np.zeros((4, 3)), dtype=dtype))
 
 
 def _classifier():
