@@ -3,19 +3,19 @@ as a layer of its own to go *up* in resolution (decoders, U-Nets, GAN generators
 
 The idea in one line
 --------------------
-conv2d with weight W maps an image z (N, C_out, H_out, W_out) to x (N, C_in, H, W) by x = W · im2col(z) (per image
+conv2d with weight W maps an image z (N, C_out, H_out, W_out) to x (N, C_in, H, W_in) by x = W · im2col(z) (per image
 and group: im2col unfolds the windows, the matrix W of shape (C_in, C_out·kh·kw) mixes them). Its transpose, the
 map that conv2d's backward applies to a gradient, goes the other way:
 
-    y = col2im(Wᵀ x)            x (N, C_in, H, W)  ->  y (N, C_out, H_out, W_out)
+    y = col2im(Wᵀ x)            x (N, C_in, H, W_in)  ->  y (N, C_out, H_out, W_out)
 
 Wᵀ x turns every input pixel into one column of C_out·kh·kw values, and col2im adds each column back onto the
 kh x kw window of the output it belongs to: every input pixel *stamps* a copy of the kernel, scaled by its value,
 onto the output, at stride s apart; where stamps overlap they add up. That is why a stride-2 transposed conv
 doubles the resolution. Written out (x is 0 outside the input; sums over every index that lands there)::
 
-    y[n, g·C_out/groups + o, r·s_h + i·d_h − p_h, q·s_w + j·d_w − p_w]
-        += Σ_c x[n, g·C_in/groups + c, r, q] · W[g·C_in/groups + c, o, i, j]        (g: the group)
+    y[n, γ·C_out/groups + o, r·s_h + i·d_h − p_h, q·s_w + j·d_w − p_w]
+        += Σ_c x[n, γ·C_in/groups + c, r, q] · W[γ·C_in/groups + c, o, i, j]        (γ: the group)
 
 Shapes (PyTorch's layout): weight (C_in, C_out/groups, kh, kw) — the layout of the conv2d it transposes, whose
 weight is (out = C_in, in/groups = C_out/groups, kh, kw) — bias (C_out,), and
@@ -26,12 +26,12 @@ Several output sizes map back to the same H under the forward conv (its floor di
 ``output_padding`` (< stride or < dilation) picks the larger ones by adding rows/columns at the bottom/right.
 
 Backward (g = dL/dy (N, C_out, H_out, W_out)): y = col2im(Wᵀ x) is linear in x and in W, and im2col is col2im's
-adjoint. With K = C_out/groups·kh·kw, g_cols = im2col(g) viewed as (N, groups, K, H·W) and X = x viewed as
-(N, groups, C_in/groups, H·W), per group:
+adjoint. With K = C_out/groups·kh·kw, g_cols = im2col(g) viewed as (N, groups, K, H·W_in) and X = x viewed as
+(N, groups, C_in/groups, H·W_in), per group:
 
-    dx = W · g_cols                (C_in/groups, K)·(K, H·W) per image
+    dx = W · g_cols                (C_in/groups, K)·(K, H·W_in) per image
        = conv2d(g, W, stride, padding, dilation, groups)       — the forward conv itself, applied to g
-    dW = Σ_n X[n] · g_cols[n]ᵀ     (C_in/groups, H·W)·(H·W, K), summed over the images
+    dW = Σ_n X[n] · g_cols[n]ᵀ     (C_in/groups, H·W_in)·(H·W_in, K), summed over the images
     db = Σ_{n, r, q} g[n, o, r, q]
 
 The textbook version, ``tinynet.functional.reference.conv_transpose2d``, is the other classic picture: insert
@@ -62,7 +62,7 @@ def conv_transpose2d(x, weight, bias=None, stride=1, padding=0, output_padding=0
     x, weight = as_tensor(x), as_tensor(weight)
     kernel, stride, padding, output_padding, dilation, out_size, conv_size = _transpose_geometry(
         x, weight, stride, padding, output_padding, groups, dilation)
-    N, C_in, H, W = x.shape
+    N, C_in, H, W_in = x.shape
     _, Og, kh, kw = weight.shape
     Cg, C_out = C_in // groups, Og * groups                          # input channels per group, output channels
     K = Og * kh * kw                                                 # rows of one group's columns
@@ -86,15 +86,15 @@ def conv_transpose2d(x, weight, bias=None, stride=1, padding=0, output_padding=0
 
     def backward(g):
         g_cols = _array(F.im2col(g, **window)).reshape(N, groups, K, L)    # (N, groups, K, L): col2im's adjoint
-        dx = dw = db = None
+        dx = dweight = db = None
         if x.requires_grad:
             dx_conv = np.matmul(W3, g_cols)                          # W · im2col(g) = conv2d(g, W), (N, C_in, L)
-            dx = np.ascontiguousarray(dx_conv.reshape((N, C_in) + conv_size)[:, :, :H, :W])
+            dx = np.ascontiguousarray(dx_conv.reshape((N, C_in) + conv_size)[:, :, :H, :W_in])
         if weight.requires_grad:
-            dw = np.matmul(X, g_cols.swapaxes(-1, -2)).sum(axis=0).reshape(weight.shape)   # Σ_n X g_colsᵀ
+            dweight = np.matmul(X, g_cols.swapaxes(-1, -2)).sum(axis=0).reshape(weight.shape)   # Σ_n X g_colsᵀ
         if bias is not None and bias.requires_grad:
             db = np.einsum("nohw->o", g)                             # Σ over images and pixels
-        return (dx, dw) if bias is None else (dx, dw, db)
+        return (dx, dweight) if bias is None else (dx, dweight, db)
 
     settings = dict(stride=stride, padding=padding, output_padding=output_padding, groups=groups, dilation=dilation)
     return make_result("conv_transpose2d", y, inputs, backward,
@@ -124,8 +124,8 @@ def _transpose_geometry(x, weight, stride, padding, output_padding, groups, dila
     padding = _pair(op, "padding", padding, 0)
     dilation = _pair(op, "dilation", dilation, 1)
     output_padding = _pair(op, "output_padding", output_padding, 0)
-    for axis, op_, s, d in zip("HW", output_padding, stride, dilation):
-        if op_ >= s and op_ >= d:
+    for axis, extra, s, d in zip("HW", output_padding, stride, dilation):
+        if extra >= s and extra >= d:
             raise ValueError(f"{op}: output_padding must be smaller than either stride or dilation, got "
                              f"output_padding {output_padding}, stride {stride}, dilation {dilation} (axis {axis})")
     out_size, conv_size = [], []

@@ -128,10 +128,10 @@ def taps(geo):
     the other outputs' tap (i, j) falls on padding. Output (r, q) reads input (r·s_h + i·d_h − p_top,
     q·s_w + j·d_w − p_left), so both indices are plain (strided) slices: no index arrays, no copy of a padded x.
     """
-    (kh, kw), (sh, sw), ((pt, _), (pl, _)), (dh, dw) = geo.kernel, geo.stride, geo.padding, geo.dilation
+    (kh, kw), (sh, sw), ((pt, _), (pl, _)), (dil_h, dil_w) = geo.kernel, geo.stride, geo.padding, geo.dilation
     (H, W), (Ho, Wo) = geo.in_size, geo.out_size
     for i in range(kh):
-        r0, r1, rows = axis_range(i * dh - pt, sh, Ho, H)
+        r0, r1, rows = axis_range(i * dil_h - pt, sh, Ho, H)
         for j in range(kw):
-            q0, q1, cols = axis_range(j * dw - pl, sw, Wo, W)
+            q0, q1, cols = axis_range(j * dil_w - pl, sw, Wo, W)
             yield i, j, (slice(r0, r1), slice(q0, q1)), (rows, cols)

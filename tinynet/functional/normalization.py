@@ -1,4 +1,8 @@
-"""Layer normalization: each sample's features rescaled to mean 0 and variance 1, then an affine map."""
+"""Normalization: each group of values rescaled to mean 0 and variance 1, then an affine map.
+
+``layer_norm``: the group is one sample's features (the last axes).  ``batch_norm``: the group is one channel
+over the batch and the spatial axes (in training; in evaluation the running statistics stand in for it).
+"""
 from __future__ import annotations
 
 import numbers

@@ -268,8 +268,10 @@ def scaled_dot_product_attention(q, k, v, mask=None, is_causal=False, scale=None
 def batch_norm(x, running_mean, running_var, weight=None, bias=None, training=False, momentum=0.1, eps=1e-5):
     """y = (x - μ) / √(σ² + ε) · w + b per channel (axis 1), written as the formula.
 
+    x (N, C, *); running_mean, running_var, weight, bias (C,); y has x's shape.
     training=True: μ and σ² are the batch's mean and biased variance over every axis but the channel axis.
-    training=False: μ = running_mean, σ² = running_var (constants).
+    training=False: μ = running_mean, σ² = running_var (constants). (F.batch_norm on an empty batch in training
+    passes training=False here with placeholder statistics: there is no batch to take them from.)
     Unlike ``F.batch_norm`` this computes the output only: it never updates the running statistics
     (``momentum`` is accepted for the same signature and unused).
     """
@@ -297,6 +299,7 @@ def _data(a):
 def embedding(indices, weight, padding_idx=None):
     """y = weight[indices]: integer-array indexing, whose gradient adds up repeated rows by itself.
 
+    indices: integers, any shape (*); weight (num_embeddings, D)  ->  y (*, D).
     The padding row is read through ``weight.detach()``, so it contributes its value but no gradient.
     """
     weight = as_tensor(weight)
@@ -319,20 +322,21 @@ def conv_transpose2d(x, weight, bias=None, stride=1, padding=0, output_padding=0
 
     Output size: (H − 1)·s + 1 + 2(d(k − 1) − p) + output_padding − d(k − 1) = (H − 1)·s − 2p + d(k − 1) +
     output_padding + 1, as it must be.
+    Shapes: x (N, C_in, H, W), weight (C_in, C_out/groups, kh, kw), bias (C_out,)  ->  y (N, C_out, H', W').
     """
     x, weight = as_tensor(x), as_tensor(weight)
     (sh, sw), (ph, pw) = _pair2(stride), _pair2(padding)
-    (oh, ow), (dh, dw) = _pair2(output_padding), _pair2(dilation)
+    (oh, ow), (dil_h, dil_w) = _pair2(output_padding), _pair2(dilation)
     C_in, Og, kh, kw = weight.shape
     stuffed = _zeros_between(_zeros_between(x, sh, axis=2), sw, axis=3)                  # step 1
-    padded = _pad_or_crop(stuffed, dh * (kh - 1) - ph, dh * (kh - 1) - ph + oh, axis=2)  # step 2
-    padded = _pad_or_crop(padded, dw * (kw - 1) - pw, dw * (kw - 1) - pw + ow, axis=3)
+    padded = _pad_or_crop(stuffed, dil_h * (kh - 1) - ph, dil_h * (kh - 1) - ph + oh, axis=2)  # step 2
+    padded = _pad_or_crop(padded, dil_w * (kw - 1) - pw, dil_w * (kw - 1) - pw + ow, axis=3)
     # step 3: the flipped, channel-swapped kernel, gathered from W by an index map (integer indexing is
     # differentiable: its gradient adds each entry back to where it was read)
     positions = np.arange(weight.size).reshape(groups, C_in // groups, Og, kh, kw)
     flipped = positions.transpose(0, 2, 1, 3, 4)[..., ::-1, ::-1].reshape(-1)
     w = weight.reshape(-1)[flipped].reshape(groups * Og, C_in // groups, kh, kw)
-    return conv2d(padded, w, bias, stride=1, padding=0, dilation=(dh, dw), groups=groups)
+    return conv2d(padded, w, bias, stride=1, padding=0, dilation=(dil_h, dil_w), groups=groups)
 
 
 def _pair2(value):
