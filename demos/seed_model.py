@@ -1,9 +1,10 @@
-"""The seed article's model, made real, trained on real handwritten digits.   ``python -m demos.seed_model``
+"""The seed model, made real, trained on real handwritten digits.   ``python -m demos.seed_model``
 
-The article this project grew from shows a Keras model (depthwise convolutions wrapped in residual connections,
-an "attention" step, global average pooling, a softmax classifier; Adam and categorical cross-entropy;
-``summary()``, ``fit``, ``predict``) whose code does not run: Keras has no ``Residual`` layer, and its
-"attention" is only a global average pool. Here is that model in tinynet, every piece real:
+The seed model is a small architecture often sketched as Keras code: depthwise convolutions wrapped in residual
+connections, an "attention" step, global average pooling, a softmax classifier; Adam and categorical
+cross-entropy; ``summary()``, ``fit``, ``predict``. As usually written that code does not run (Keras has no
+``Residual`` layer) and its "attention" is only a global average pool. Here is that model in tinynet, every piece
+real:
 
     stem        Conv2d(1, 32, 3, padding=1) + ReLU, Conv2d(32, 64, 3, stride=2, padding=1) + ReLU   8x8 -> 4x4
     block1      Residual(SeparableConv2d(64, 64, 3, padding=1) + ReLU)        x + relu(pointwise(depthwise(x)))
@@ -18,7 +19,8 @@ held-out images are used once, at the end: no model selection on them.
 
 Training: 25 epochs at lr 3e-3, then 5 at 3e-4 (a short low-learning-rate finish), batch 32. Label smoothing
 matters here: the model reaches 100 % training accuracy within a few epochs, and smoothing the targets keeps its
-logits from growing without bound on 1,437 training images (about +1 point held out in our runs).
+logits from growing without bound on 1,437 training images (about +1 point held out, measured with and without
+it).
 
 Options: --epochs E (first phase, default 25)  --finetune F (default 5)  --seed S (default 0)
 scikit-learn is an optional extra: ``pip install -e ".[demos]"``.
@@ -81,7 +83,7 @@ def load_data():
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description="Train the seed article's model on scikit-learn's digits.")
+    parser = argparse.ArgumentParser(description="Train the seed model on scikit-learn's digits.")
     parser.add_argument("--epochs", type=int, default=25, help="epochs at lr 3e-3 (default 25)")
     parser.add_argument("--finetune", type=int, default=5, help="further epochs at lr 3e-4 (default 5)")
     parser.add_argument("--seed", type=int, default=0, help="seeds the initial weights and the shuffling")

@@ -5,14 +5,14 @@ Reading order for a learner:
   tape.py         the tape: how ops are recorded and replayed backwards (no recursion, no toposort)
   tape_view.py    tn.Tape(): print the recorded entries, or draw them (to_dot)
   versions.py     the version counter: an in-place change after the forward pass makes backward refuse
-  autograd.py     tn.grad: gradients as Tensors, and gradients of gradients (create_graph)
   broadcast.py    unbroadcast: why a broadcast input's gradient is a sum
   ops/            every differentiable op, forward and backward side by side
-  gradcheck.py    checking backward rules against finite differences
+  gradcheck.py    checking backward rules against finite differences (gradgradcheck: second derivatives)
+  autograd.py     tn.grad: gradients as Tensors, and gradients of gradients (create_graph)
   functional/     F.relu, F.conv2d, F.scaled_dot_product_attention, losses, ...; functional/reference.py: the
                   textbook twin of every fused op (tn.use_reference() runs the twins instead)
   nn/             Modules: Linear, Conv2d, MultiHeadAttention, Residual, ...
-  optim/          SGD, Adam, AdamW
+  optim/          SGD, Adam, AdamW, param_groups, lr_scheduler
   training.py     fit / evaluate / predict;  summary.py: the model table;  serialization.py: save / load (.npz)
   diagnostics.py  gradient flow: per-layer gradient norms, and the residual theorem
   memory.py       why a NumPy training step page-faults, and keep_freed_memory(), the opt-in fix

@@ -26,7 +26,8 @@ Fused ops (``conv2d``, ``layer_norm``, attention, ...) have long hand-written ru
 second hand-written rule, each one keeps its textbook reference on its tape entry (``tinynet.functional.
 reference``: the same function written with differentiable ops). Under ``create_graph`` the engine reruns the
 reference on the same inputs and differentiates *that*, so the gradient is again a graph of ordinary ops.
-This is PyTorch's arrangement too: its fused kernels give double backward through a differentiable path.
+PyTorch does much the same: its backward formulas are written with differentiable ops, and its fused
+attention kernels fall back to a differentiable math path when a double backward is needed.
 
 Which entries the walk visits
 -----------------------------
